@@ -1,0 +1,1 @@
+"""Cookieless visitor statistics from web server logs: read, anonymise, classify, aggregate, report."""

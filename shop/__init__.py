@@ -1,0 +1,1 @@
+"""What the site, the handler and the analytics tool share: shop.toml and the site's URLs."""

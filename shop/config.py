@@ -1,0 +1,171 @@
+"""Load and check `shop.toml`, the one file the site, the handler and the analytics tool share.
+
+Every part imports `load()` from here, so the privacy statement prints exactly the settings
+the code obeys.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import MISSING, Field, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_VAR = "SHOP_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A missing or wrong value in shop.toml; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Business:
+    trade_name: str
+    legal_form: str
+    contact_person: str
+    street: str
+    postcode: str
+    city: str
+    country: str
+    phone: str
+    email: str
+    kvk: str
+    btw_id: str
+    opening_hours_nl: str
+    opening_hours_en: str
+
+
+@dataclass(frozen=True)
+class Site:
+    url: str
+    form_action: str = "/api/repair-request"
+
+
+@dataclass(frozen=True)
+class Privacy:
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 48
+    raw_log_retention_days: int = 7
+    closed_request_retention_months: int = 24
+    newsletter: bool = False
+
+
+@dataclass(frozen=True)
+class Analytics:
+    logs: tuple[str, ...] = ("/var/log/nginx/access.log*",)
+    stats_dir: str = "stats"
+
+
+@dataclass(frozen=True)
+class Publish:
+    rsync_target: str = ""
+    ssh_port: int = 22
+
+
+@dataclass(frozen=True)
+class ShopConfig:
+    business: Business
+    site: Site
+    privacy: Privacy
+    analytics: Analytics
+    publish: Publish
+    path: Path
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain nested dict, for templates."""
+        return {f.name: vars(getattr(self, f.name)) for f in fields(self) if f.name != "path"}
+
+
+# Whole-number settings and the range that makes sense for each.
+_RANGES = {
+    ("privacy", "ipv4_prefix"): (8, 32),
+    ("privacy", "ipv6_prefix"): (16, 128),
+    ("privacy", "raw_log_retention_days"): (1, 3650),
+    ("privacy", "closed_request_retention_months"): (1, 600),
+    ("publish", "ssh_port"): (1, 65535),
+}
+
+_SECTIONS = {
+    "business": Business,
+    "site": Site,
+    "privacy": Privacy,
+    "analytics": Analytics,
+    "publish": Publish,
+}
+
+
+def default_path() -> Path:
+    """`$SHOP_CONFIG` if set, else `shop.toml` in the working directory, else the repo's."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    here = Path.cwd() / "shop.toml"
+    return here if here.is_file() else ROOT / "shop.toml"
+
+
+def load(path: str | os.PathLike | None = None) -> ShopConfig:
+    """Read and check shop.toml; raise ConfigError naming the first bad key."""
+    path = Path(path) if path is not None else default_path()
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (set {ENV_VAR} or create shop.toml)") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return from_dict(raw, path)
+
+
+def from_dict(raw: dict[str, Any], path: Path = Path("shop.toml")) -> ShopConfig:
+    """Build a ShopConfig from parsed TOML (tests use this to vary a setting)."""
+    unknown = set(raw) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section [{sorted(unknown)[0]}]")
+    sections = {
+        name: _section(path, name, cls, raw.get(name, {})) for name, cls in _SECTIONS.items()
+    }
+    return ShopConfig(path=path, **sections)
+
+
+def _section(path: Path, name: str, cls: type, values: Any) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{path}: [{name}] {key}: unknown key")
+    checked = {}
+    for key, field in known.items():
+        where = f"{path}: [{name}] {key}"
+        if key not in values:
+            if field.default is MISSING:
+                raise ConfigError(f"{where}: missing")
+            continue
+        checked[key] = _check(where, (name, key), field, values[key])
+    return cls(**checked)
+
+
+def _check(where: str, key: tuple[str, str], field: Field, value: Any) -> Any:
+    type_ = field.type
+    if type_ == "str":
+        optional = field.default == ""
+        if not isinstance(value, str) or not (value.strip() or optional):
+            raise ConfigError(f"{where}: must be a non-empty text, got {value!r}")
+        return value.strip()
+    if type_ == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: must be true or false, got {value!r}")
+        return value
+    if type_ == "int":
+        low, high = _RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(
+                f"{where}: must be a whole number from {low} to {high}, got {value!r}"
+            )
+        return value
+    if type_ == "tuple[str, ...]":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{where}: must be a list of texts, got {value!r}")
+        return tuple(value)
+    raise AssertionError(f"no check for {type_}")  # pragma: no cover

@@ -1,0 +1,145 @@
+"""Invoke tasks: build, serve and publish the site, regenerate the stats, run the demo and the tests.
+
+Laid out as Pelican's quickstart writes tasks.py; `invoke --list` shows them all.
+"""
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from invoke import task
+from invoke.main import program
+from pelican import main as pelican_main
+from pelican.server import ComplexHTTPRequestHandler, RootedHTTPServer
+from pelican.settings import DEFAULT_CONFIG, get_settings_from_file
+
+from shop import config as shop_config
+
+ROOT = Path(__file__).resolve().parent
+SETTINGS_FILE_BASE = "pelicanconf.py"
+SETTINGS = {**DEFAULT_CONFIG, **get_settings_from_file(SETTINGS_FILE_BASE)}
+SHOP = shop_config.load()
+
+CONFIG = {
+    "settings_base": SETTINGS_FILE_BASE,
+    "settings_publish": "publishconf.py",
+    "deploy_path": SETTINGS["OUTPUT_PATH"],
+    # Where `invoke publish` copies the site: [publish] in shop.toml, the one place to set it.
+    "rsync_target": SHOP.publish.rsync_target,
+    "ssh_port": SHOP.publish.ssh_port,
+    "host": "127.0.0.1",
+    "port": 8000,
+}
+
+# What `make test` needs besides Python packages (Debian names).
+SYSTEM_PACKAGES = {"chromium": "chromium", "goaccess": "goaccess", "nginx": "nginx-light"}
+NPM_PREFIX = ROOT / ".cache" / "npm"
+NPM_PACKAGES = ["axe-core@4"]
+
+
+@task
+def clean(c):
+    """Remove generated files."""
+    if os.path.isdir(CONFIG["deploy_path"]):
+        shutil.rmtree(CONFIG["deploy_path"])
+        os.makedirs(CONFIG["deploy_path"])
+
+
+@task
+def build(c):
+    """Build the local version of the site into output/."""
+    pelican_run("-s {settings_base}".format(**CONFIG))
+
+
+@task
+def rebuild(c):
+    """`build` with the delete switch."""
+    pelican_run("-d -s {settings_base}".format(**CONFIG))
+
+
+@task
+def regenerate(c):
+    """Rebuild the site whenever a file changes."""
+    pelican_run("-r -s {settings_base}".format(**CONFIG))
+
+
+@task
+def serve(c):
+    """Serve output/ at http://127.0.0.1:8000/ (static files only; `invoke demo` adds the form)."""
+
+    class AddressReuseTCPServer(RootedHTTPServer):
+        allow_reuse_address = True
+
+    server = AddressReuseTCPServer(
+        CONFIG["deploy_path"], (CONFIG["host"], CONFIG["port"]), ComplexHTTPRequestHandler
+    )
+    sys.stderr.write("Serving at http://{host}:{port}/ ...\n".format(**CONFIG))
+    server.serve_forever()
+
+
+@task
+def preview(c):
+    """Build the production version of the site (publishconf.py)."""
+    pelican_run("-s {settings_publish}".format(**CONFIG))
+
+
+@task
+def publish(c):
+    """Build the production site and rsync it to [publish] rsync_target in shop.toml."""
+    if not CONFIG["rsync_target"]:
+        sys.exit(
+            "No host to publish to: set rsync_target in the [publish] section of "
+            f"{SHOP.path} (for example deploy@www.example.nl:/var/www/site)."
+        )
+    pelican_run("-s {settings_publish}".format(**CONFIG))
+    c.run(
+        'rsync --delete --exclude ".DS_Store" -pthrvz -c -e "ssh -p {ssh_port}" {src} {dst}'.format(
+            src=shlex.quote(CONFIG["deploy_path"].rstrip("/") + "/"),
+            dst=shlex.quote(CONFIG["rsync_target"]),
+            **CONFIG,
+        )
+    )
+
+
+@task
+def demo(c):
+    """Build the site and serve it on http://127.0.0.1:8000/."""
+    build(c)
+    serve(c)
+
+
+@task
+def install_test_deps(c):
+    """Install what the tests need outside Python: Debian packages (as root) and axe-core."""
+    missing = [pkg for cmd, pkg in SYSTEM_PACKAGES.items() if not shutil.which(cmd)]
+    if missing:
+        if os.geteuid() != 0:
+            sys.exit(
+                f"The tests need these Debian packages: sudo apt-get install {' '.join(missing)}"
+            )
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+    if not (NPM_PREFIX / "node_modules" / "axe-core").is_dir():
+        if not shutil.which("npm"):
+            sys.exit("The browser tests need npm for axe-core: apt-get install npm")
+        c.run(
+            f"npm install --silent --no-audit --no-fund --prefix {NPM_PREFIX} {' '.join(NPM_PACKAGES)}"
+        )
+
+
+@task(pre=[install_test_deps])
+def test(c):
+    """Lint (ruff) and run the whole test suite."""
+    py = shlex.quote(sys.executable)
+    c.run(f"{py} -m ruff check .")
+    c.run(f"{py} -m ruff format --check .")
+    c.run(f"{py} -m pytest")
+
+
+def pelican_run(cmd):
+    cmd += " " + program.core.remainder  # pass extra args through to pelican
+    pelican_main(shlex.split(cmd))

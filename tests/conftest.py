@@ -1,0 +1,50 @@
+"""Fixtures every part's tests share: a built site, a static server, Chromium, an SMTP sink."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import CHROMIUM, CHROMIUM_ARGS, SMTPSink, build_site, serve_directory
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory) -> Path:
+    """The site built once from the repo's content and shop.toml."""
+    return build_site(tmp_path_factory.mktemp("site") / "output")
+
+
+@pytest.fixture(scope="session")
+def site_url(built_site) -> Iterator[str]:
+    """Base URL of the built site served by a plain static server."""
+    with serve_directory(built_site) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (no shared cookies or storage) and page."""
+    context = browser.new_context()
+    p = context.new_page()
+    yield p
+    context.close()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SMTPSink]:
+    sink = SMTPSink()
+    sink.start()
+    yield sink
+    sink.stop()

@@ -1,0 +1,58 @@
+"""shop.toml: one loader, clear errors that name the key."""
+
+import pytest
+from support import ROOT, write_shop_toml
+
+from shop import config
+
+
+def test_repo_shop_toml_loads():
+    shop = config.load(ROOT / "shop.toml")
+    assert shop.business.trade_name == "ITfixe"
+    assert (shop.privacy.ipv4_prefix, shop.privacy.ipv6_prefix) == (24, 48)
+    assert shop.analytics.logs  # a tuple of globs
+
+
+def test_env_var_chooses_the_file(tmp_path, monkeypatch):
+    path = write_shop_toml(tmp_path / "shop.toml", privacy={"ipv4_prefix": 16})
+    monkeypatch.setenv("SHOP_CONFIG", str(path))
+    assert config.load().privacy.ipv4_prefix == 16
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        (
+            "privacy",
+            {"ipv4_prefix": 33},
+            "[privacy] ipv4_prefix: must be a whole number from 8 to 32",
+        ),
+        ("privacy", {"ipv6_prefix": "48"}, "[privacy] ipv6_prefix: must be a whole number"),
+        ("privacy", {"newsletter": "yes"}, "[privacy] newsletter: must be true or false"),
+        ("privacy", {"raw_log_retention_days": 0}, "[privacy] raw_log_retention_days"),
+        ("business", {"email": ""}, "[business] email: must be a non-empty text"),
+        ("business", {"fax": "x"}, "[business] fax: unknown key"),
+        ("analytics", {"logs": "access.log"}, "[analytics] logs: must be a list"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, section, values, message):
+    path = write_shop_toml(tmp_path / "shop.toml", **{section: values})
+    with pytest.raises(config.ConfigError) as e:
+        config.load(path)
+    assert message in str(e.value)
+
+
+def test_missing_required_key(tmp_path):
+    path = tmp_path / "shop.toml"
+    path.write_text('[site]\nurl = "https://x.example"\n[business]\ntrade_name = "X"\n')
+    with pytest.raises(config.ConfigError, match=r"\[business\] legal_form: missing"):
+        config.load(path)
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(config.ConfigError, match="file not found"):
+        config.load(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[privacy\n")
+    with pytest.raises(config.ConfigError, match="not valid TOML"):
+        config.load(bad)
