@@ -22,7 +22,8 @@ PLUGINS = ["shop.pelican_plugin"]
 # A brochure site: pages only, no blog, no feeds, no author/tag/category archives.
 ARTICLE_PATHS = []
 PAGE_PATHS = ["pages"]
-DIRECT_TEMPLATES = []
+DIRECT_TEMPLATES = ["sitemap"]  # theme/templates/sitemap.html
+SITEMAP_SAVE_AS = "sitemap.xml"
 FEED_ALL_ATOM = None
 CATEGORY_FEED_ATOM = None
 TRANSLATION_FEED_ATOM = None
@@ -40,7 +41,10 @@ PAGE_SAVE_AS = "{slug}/index.html"
 PAGE_LANG_URL = "{lang}/{slug}/"
 PAGE_LANG_SAVE_AS = "{lang}/{slug}/index.html"
 
-STATIC_PATHS = ["extra"]
+# content/extra holds templates rendered with these settings, so robots.txt names the public
+# sitemap URL and _headers allows the form handler's origin in the CSP (form-action).
+TEMPLATE_PAGES = {"extra/robots.txt": "robots.txt", "extra/_headers": "_headers"}
+STATIC_PATHS = []
 EXTRA_PATH_METADATA = {}
 
 DEFAULT_PAGINATION = False

@@ -8,6 +8,7 @@ import http.server
 import os
 import shutil
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -73,6 +74,9 @@ def build_site(output: Path, shop_toml: Path | None = None, settings_file: str =
     if shop_toml is not None:
         os.environ["SHOP_CONFIG"] = str(shop_toml)
     try:
+        # publishconf does `from pelicanconf import *`: drop a copy an earlier build left behind,
+        # which may have been made from another shop.toml.
+        sys.modules.pop("pelicanconf", None)
         settings = read_settings(
             str(ROOT / settings_file),
             override={
