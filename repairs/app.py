@@ -1,0 +1,239 @@
+"""The ASGI app: POST /api/repair-request → checks → group-committed store → 303 to the thank-you page."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from repairs import outbox, store
+from repairs.headers import SecurityHeaders, origin_of, security_headers
+from repairs.limits import RateLimiter
+from repairs.pages import Pages
+from repairs.settings import Settings
+from repairs.validation import HONEYPOT, FormError, form_lang, parse_body, validate
+from repairs.writer import Writer
+from shop.site import DEFAULT_LANG, page_path
+
+MAX_BODY = 32 * 1024
+FORM_TYPE = "application/x-www-form-urlencoded"
+NO_STORE = {"cache-control": "no-store"}
+log = logging.getLogger("repairs.app")
+
+REFUSALS = {
+    "nl": {
+        400: "Het formulier kon niet worden gelezen. Vul het opnieuw in op onze website.",
+        403: "Dit formulier kan alleen vanaf onze eigen website worden verstuurd.",
+        413: "Het formulier is te groot. Maak de omschrijving korter en probeer het opnieuw.",
+        415: "Verstuur het formulier vanaf onze website.",
+        429: "U heeft het formulier vaak achter elkaar verstuurd. Probeer het over {minutes} "
+        "minuten opnieuw, of bel ons.",
+        503: "Uw aanvraag kon nu niet worden opgeslagen. Probeer het zo opnieuw, of bel ons.",
+    },
+    "en": {
+        400: "The form could not be read. Please fill it in again on our website.",
+        403: "This form can only be sent from our own website.",
+        413: "The form is too large. Please shorten the description and try again.",
+        415: "Please send the form from our website.",
+        429: "You have sent the form several times in a row. Please try again in {minutes} "
+        "minutes, or call us.",
+        503: "Your request could not be saved just now. Please try again shortly, or call us.",
+    },
+}
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, retry_after: int = 0) -> None:
+        super().__init__(status)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class RepairRequests:
+    """The endpoint's state: settings, pages, limiters, and (while running) writer and outbox."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pages = Pages(settings)
+        self.per_client = RateLimiter(settings.client_limit)
+        self.per_recipient = RateLimiter(settings.recipient_limit)
+        default_origins = filter(
+            None, [origin_of(settings.site_url), origin_of(settings.shop.site.url)]
+        )
+        self.allowed_origins = frozenset(settings.allowed_origins or default_origins)
+        self.writer: Writer | None = None
+        self.wake = asyncio.Event()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette):
+        self.writer = Writer(self.settings.db_path)
+        await asyncio.to_thread(self.writer.start)
+        stop = asyncio.Event()
+        delivery = asyncio.create_task(
+            outbox.deliver_forever(self.settings, self.writer, self.wake, stop)
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            self.wake.set()
+            try:
+                await asyncio.wait_for(delivery, timeout=30)
+            except TimeoutError:
+                log.warning("outbox round still running at shutdown; unsent mails resume later")
+            await asyncio.to_thread(self.writer.stop)
+
+    # --- endpoints ----------------------------------------------------------------------------
+
+    async def post(self, request: Request) -> Response:
+        wants_json = "application/json" in request.headers.get("accept", "")
+        lang = _accept_lang(request)
+        try:
+            form = await self._read_form(request)
+            lang = form_lang(form)
+            if form.get(HONEYPOT) != "":  # a bot: look exactly like success, keep nothing
+                return self._see_thanks(request, _fake_ref(), lang)
+            repair, errors = validate(form, self.settings.shop.privacy.newsletter)
+            if repair is None:
+                return self._invalid(form, errors, lang, wants_json)
+            wait = self.per_recipient.hit(repair.email.lower())
+            if wait:
+                raise Refusal(429, wait)
+            assert self.writer is not None
+            try:
+                ref = await self.writer.insert(repair)
+            except sqlite3.Error as e:
+                log.error("could not store a request: %s", type(e).__name__)
+                raise Refusal(503, 30) from None
+        except FormError:
+            return self._refuse(Refusal(400), lang, wants_json)
+        except Refusal as refusal:
+            return self._refuse(refusal, lang, wants_json)
+        self.wake.set()
+        return self._see_thanks(request, ref, repair.lang)
+
+    async def thanks(self, request: Request) -> Response:
+        lang = request.query_params.get("lang", DEFAULT_LANG)
+        lang = lang if lang in REFUSALS else DEFAULT_LANG
+        html = self.pages.thanks(lang, request.query_params.get("ref", ""))
+        return HTMLResponse(html, headers=NO_STORE)
+
+    async def get_form(self, request: Request) -> Response:
+        """A GET of the form's address (a bookmark, a reload): go to the form page."""
+        return RedirectResponse(self.settings.site_url + page_path("repair"), status_code=303)
+
+    # --- the steps ----------------------------------------------------------------------------
+
+    async def _read_form(self, request: Request) -> dict[str, str]:
+        content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if content_type != FORM_TYPE:
+            raise Refusal(415)
+        if not self._origin_allowed(request):
+            raise Refusal(403)
+        length = request.headers.get("content-length", "")
+        if length and (not length.isdigit() or int(length) > MAX_BODY):
+            raise Refusal(413 if length.isdigit() else 400)
+        client = request.client.host if request.client else ""
+        wait = self.per_client.hit(client)
+        if wait:
+            raise Refusal(429, wait)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise Refusal(413)
+        return parse_body(bytes(body))
+
+    def _origin_allowed(self, request: Request) -> bool:
+        """Same origin or an allowed one; no Origin at all (not a browser) is fine too.
+
+        Under `Referrer-Policy: no-referrer` browsers send `Origin: null` even for a same-origin
+        form, so then the browser's own Sec-Fetch-Site verdict decides.
+        """
+        origin = request.headers.get("origin")
+        if origin is None or origin == "null":
+            return request.headers.get("sec-fetch-site", "same-origin") != "cross-site"
+        own = f"{request.scope['scheme']}://{request.headers.get('host', '')}"
+        return origin == own or origin in self.allowed_origins
+
+    def _see_thanks(self, request: Request, ref: str, lang: str) -> Response:
+        # Both are URL-safe by construction: R-YYYY-NNNN and a code from LANGUAGES.
+        return RedirectResponse(
+            f"{request.url.path}/thanks?ref={ref}&lang={lang}", 303, headers=NO_STORE
+        )
+
+    def _invalid(self, form: dict, errors: dict, lang: str, wants_json: bool) -> Response:
+        if wants_json:
+            return JSONResponse({"errors": errors}, status_code=422, headers=NO_STORE)
+        values = {k: v for k, v in form.items() if k != HONEYPOT}
+        html = self.pages.form(lang, values, errors)
+        return HTMLResponse(html, status_code=422, headers=NO_STORE)
+
+    def _refuse(self, refusal: Refusal, lang: str, wants_json: bool) -> Response:
+        headers = dict(NO_STORE)
+        minutes = 1
+        if refusal.retry_after:
+            headers["retry-after"] = str(refusal.retry_after)
+            minutes = max(1, -(-refusal.retry_after // 60))
+        message = REFUSALS[lang][refusal.status].format(minutes=minutes)
+        if wants_json:
+            return JSONResponse({"error": message}, refusal.status, headers=headers)
+        html = self.pages.notice(lang, refusal.status, message)
+        return HTMLResponse(html, refusal.status, headers=headers)
+
+
+def _accept_lang(request: Request) -> str:
+    return "en" if request.headers.get("accept-language", "").lower().startswith("en") else "nl"
+
+
+def _fake_ref() -> str:
+    return f"R-{datetime.now(store.SHOP_TZ).year}-{random.randint(1, 9999):04d}"
+
+
+def create_app(settings: Settings, site_dir: Path | None = None) -> Starlette:
+    """The handler; with `site_dir` it also serves the built site (a one-process preview)."""
+    handler = RepairRequests(settings)
+    path = "/api/repair-request"
+    routes: list = [
+        Route(path, handler.post, methods=["POST"]),
+        Route(path, handler.get_form, methods=["GET"]),
+        Route(path + "/thanks", handler.thanks, methods=["GET"]),
+    ]
+    if site_dir is not None:
+        routes.append(Mount("/", app=StaticFiles(directory=site_dir, html=True)))
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders, headers=security_headers(settings))],
+        lifespan=handler.lifespan,
+    )
+    app.state.handler = handler
+    return app
+
+
+def run(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
+    """Serve under uvicorn: one worker (one writer per SQLite file), no access log."""
+    import uvicorn
+
+    # No access log: paths and client addresses are nobody's business but the visitor's.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        workers=1,
+        access_log=False,
+        server_header=False,
+        log_level=log_level,
+    )

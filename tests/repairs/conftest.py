@@ -1,0 +1,173 @@
+"""Fixtures for the handler's tests: `repairs serve` in a real subprocess, a client, form data."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from support import ROOT, SMTPSink, free_port
+
+VALID = {
+    "name": "Jan Jansen",
+    "company": "",
+    "address": "Dorpsstraat 1\n1234 AB Ergens",
+    "email": "jan@example.nl",
+    "phone": "06 12345678",
+    "device": "Laptop",
+    "description": "Start niet meer op na een update.",
+    "lang": "nl",
+    "website": "",
+}
+
+
+def form(**changes: str) -> dict[str, str]:
+    """The valid form with some fields changed; a value of None drops the field."""
+    data = {**VALID, **changes}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+class Handler:
+    """One `repairs serve` process on a free loopback port."""
+
+    def __init__(self, db: Path, env: dict[str, str], site: Path | None = None) -> None:
+        self.db = db
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.site = site
+        self.proc: subprocess.Popen | None = None
+        self.log = db.with_suffix(f".{self.port}.log")
+
+    def start(self) -> Handler:
+        args = [sys.executable, "-c", "from repairs.cli import cli; cli()", "serve"]
+        args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        if self.site is not None:
+            args += ["--site", str(self.site)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REPAIRS_")}
+        env.update({"REPAIRS_DB": str(self.db), **self.env})
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"repairs serve exited: {self.log.read_text()}")
+            try:
+                httpx.get(self.url + "/api/repair-request/thanks", timeout=1)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("repairs serve did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no flush."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def post(self, data: dict | None, **kw) -> httpx.Response:
+        """POST to the form's address; follows the 303 unless follow_redirects=False."""
+        kw.setdefault("follow_redirects", True)
+        return httpx.post(self.url + "/api/repair-request", data=data, timeout=10, **kw)
+
+    def rows(self, sql: str = "SELECT * FROM requests ORDER BY id", args=()) -> list[sqlite3.Row]:
+        conn = sqlite3.connect(self.db)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
+
+
+def smtp_env(sink: SMTPSink) -> dict[str, str]:
+    return {
+        "REPAIRS_SMTP_HOST": "127.0.0.1",
+        "REPAIRS_SMTP_PORT": str(sink.port),
+        "REPAIRS_SMTP_TLS": "none",
+        "REPAIRS_OWNER_EMAIL": "owner@itfixe.example",
+        "REPAIRS_RETRY_MAX_SECONDS": "1",
+        "REPAIRS_CLIENT_LIMIT": "0",
+        "REPAIRS_RECIPIENT_LIMIT": "0",
+    }
+
+
+@pytest.fixture
+def running_handlers() -> Iterator[list[Handler]]:
+    """Every handler a test started; stopped before any SMTP sink goes down."""
+    handlers: list[Handler] = []
+    yield handlers
+    for handler in handlers:
+        handler.stop()
+
+
+@pytest.fixture
+def start_handler(tmp_path, running_handlers) -> Iterator:
+    """start_handler(env, site=None, db=None) -> a running Handler, stopped after the test."""
+
+    def start(env: dict[str, str], site: Path | None = None, db: Path | None = None) -> Handler:
+        handler = Handler(db or tmp_path / "repairs.sqlite3", env, site).start()
+        running_handlers.append(handler)
+        return handler
+
+    return start
+
+
+@pytest.fixture
+def smtp_sink(running_handlers) -> Iterator[SMTPSink]:
+    """The shared sink, torn down only after the handlers mailing to it have stopped."""
+    sink = SMTPSink()
+    sink.start()
+    yield sink
+    for handler in running_handlers:
+        handler.stop()
+    sink.stop()
+
+
+@pytest.fixture
+def sink_down(running_handlers) -> Iterator[SMTPSink]:
+    """An SMTP sink that is not listening yet: start() brings the mail server up."""
+    sink = SMTPSink()
+    yield sink
+    for handler in running_handlers:
+        handler.stop()
+    with contextlib.suppress(Exception):  # never started
+        sink.stop()
+
+
+@pytest.fixture
+def handler(start_handler, smtp_sink) -> Handler:
+    """The handler with a real SMTP sink behind it."""
+    return start_handler(smtp_env(smtp_sink))
+
+
+@pytest.fixture
+def make_form():
+    """make_form(**changes) -> a valid repair form with those fields changed (None drops one)."""
+    return form
+
+
+@pytest.fixture
+def env_for():
+    """env_for(sink, **extra) -> the REPAIRS_* environment for a handler mailing to `sink`."""
+
+    def env(sink: SMTPSink, **extra: str) -> dict[str, str]:
+        return {**smtp_env(sink), **extra}
+
+    return env
