@@ -35,7 +35,15 @@ CONFIG = {
 }
 
 # What `make test` needs besides Python packages (Debian names).
-SYSTEM_PACKAGES = {"chromium": "chromium", "goaccess": "goaccess", "nginx": "nginx-light"}
+SYSTEM_PACKAGES = {
+    "chromium": "chromium",
+    "goaccess": "goaccess",
+    "nginx": "nginx-light",
+    "sqlite3": "sqlite3",
+    "systemd-analyze": "systemd",
+    "openssl": "openssl",
+}
+DEMO = ROOT / ".demo"
 NPM_PREFIX = ROOT / ".cache" / "npm"
 NPM_PACKAGES = ["axe-core@4"]
 
@@ -105,10 +113,49 @@ def publish(c):
 
 
 @task
-def demo(c):
-    """Build the site and serve it on http://127.0.0.1:8000/."""
-    build(c)
-    serve(c)
+def stats(c):
+    """Regenerate the visitor statistics from the logs in shop.toml [analytics] (incremental)."""
+    a = SHOP.analytics
+    logs = " ".join(shlex.quote(p) for p in a.logs)
+    c.run(f"{_bin('analytics')} report {logs} --state {a.state_dir} --out {a.stats_dir}")
+
+
+@task
+def demo(c, port=8000):
+    """Build the site, a stats report from a generated sample log, and serve both with the form.
+
+    Everything lives in .demo/: the site (stats under /stats/), the requests database and the
+    mails the form sends (as .eml files), so nothing is sent and nothing real is touched.
+    """
+    import datetime as dt
+
+    from analytics.sample import generate_log
+
+    site_dir, mail_dir, log = DEMO / "site", DEMO / "mail", DEMO / "access.log"
+    mail_dir.mkdir(parents=True, exist_ok=True)
+    pelican_run("-s {settings_base} -o {out}".format(out=shlex.quote(str(site_dir)), **CONFIG))
+    if not log.exists():
+        generate_log(log, 20_000, seed=1, start=dt.date.today() - dt.timedelta(days=28), days=28)
+    goaccess = "" if shutil.which("goaccess") else "--no-goaccess"
+    c.run(f"{_bin('analytics')} report {log} --out {site_dir / 'stats'} {goaccess}")
+    print(
+        f"""
+  Site:        http://127.0.0.1:{port}/
+  Repair form: http://127.0.0.1:{port}/reparatie-aanvragen/
+  Stats:       http://127.0.0.1:{port}/stats/ (from a generated sample log, {log})
+  Mails:       written as .eml files to {mail_dir}
+  Requests:    {DEMO / "repairs.sqlite3"} (REPAIRS_DB={DEMO / "repairs.sqlite3"} {_bin("repairs")} list)
+  Stop with Ctrl-C.
+""",
+        flush=True,
+    )
+    env = {"REPAIRS_DB": str(DEMO / "repairs.sqlite3")}
+    c.run(
+        f"{_bin('repairs')} serve --host 127.0.0.1 --port {int(port)} --site {site_dir} "
+        f"--mail-dir {mail_dir}",
+        env=env,
+        pty=False,
+    )
 
 
 @task
@@ -138,6 +185,11 @@ def test(c):
     c.run(f"{py} -m ruff check .")
     c.run(f"{py} -m ruff format --check .")
     c.run(f"{py} -m pytest")
+
+
+def _bin(name: str) -> str:
+    """A console script of this project, from the virtualenv that runs invoke."""
+    return shlex.quote(str(Path(sys.executable).parent / name))
 
 
 def pelican_run(cmd):

@@ -56,6 +56,7 @@ class Privacy:
 class Analytics:
     logs: tuple[str, ...] = ("/var/log/nginx/access.log*",)
     stats_dir: str = "stats"
+    state_dir: str = "stats-state"
 
 
 @dataclass(frozen=True)

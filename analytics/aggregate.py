@@ -1,0 +1,577 @@
+"""Counting with pandas: per-block partial counts, per-day visitor decisions, visits, top tables.
+
+Each block adds small partial frames: request-level counts (status codes, 404 paths, bandwidth),
+one row per (day, visitor key) with its request count and bot signals, and one row per candidate
+pageview (a few integer codes). At the end, visitor keys that behaved like bots are dropped, visits
+are cut at 30 minutes idle, and everything becomes a tidy per-day frame `day, table, key, count,
+visitors` that sums across runs, from which the stats dict is built.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from analytics.classify import MAX_REQUESTS_PER_DAY
+from analytics.distinct import encode
+
+VISIT_GAP_SECONDS = 30 * 60
+TOP = 50
+EPOCH = dt.date(1970, 1, 1)
+TIDY_COLUMNS = ["day", "table", "key", "count", "visitors"]
+# Counted from requests alone: final as soon as a block is read, so they simply add up.
+REQUEST_TABLES = {"status_codes", "not_found", "_requests"}
+# What each table counts, for the stats dict.
+TABLE_COUNTS = {
+    "pages": "pageviews",
+    "entry_pages": "visits",
+    "exit_pages": "visits",
+    "referrers": "visits",
+    "search_engines": "visits",
+    "social": "visits",
+    "campaigns": "visits",
+    "countries": "visits",
+    "browsers": "visits",
+    "os": "visits",
+    "devices": "visits",
+    "hours": "pageviews",
+    "status_codes": "requests",
+    "not_found": "requests",
+    "bots": "requests",
+}
+WITH_VISITORS = {"pages", "countries", "browsers", "os", "devices"}
+EVENT_COLUMNS = ["day", "visitor", "ts", "hour", "path", "referrer", "campaign", "country", "agent"]
+KEY_COLUMNS = ["day", "visitor", "requests", "robots", "probe", "agent"]
+
+
+class Vocabulary:
+    """Strings to small integer codes shared by all blocks (-1 for null)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.values: list[str] = []
+
+    def codes(self, column: pa.Array) -> np.ndarray:
+        values, codes = encode(column)
+        lookup = np.array([self._id(v) for v in values] + [-1], np.int32)
+        return lookup[codes] if len(codes) else np.zeros(0, np.int32)
+
+    def _id(self, value: str | None) -> int:
+        if value is None:
+            return -1
+        if value not in self.ids:
+            self.ids[value] = len(self.values)
+            self.values.append(value)
+        return self.ids[value]
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        table = np.array([*self.values, None], dtype=object)
+        return table[np.where(codes < 0, len(self.values), codes)]
+
+
+@dataclass
+class Block:
+    """A block's rows after anonymising and classifying: numbers and vocabulary codes only."""
+
+    day: np.ndarray
+    hour: np.ndarray
+    ts: np.ndarray
+    visitor: np.ndarray
+    status: np.ndarray
+    bytes: np.ndarray
+    path: np.ndarray
+    page: np.ndarray  # a pageview if a human did it
+    probe: np.ndarray
+    robots: np.ndarray
+    ua_bot: np.ndarray
+    agent: np.ndarray
+    referrer: np.ndarray
+    campaign: np.ndarray
+    country: np.ndarray
+
+
+class EventStore:
+    """Candidate pageviews, one temporary file per column, read back a column at a time.
+
+    They are the only per-request rows kept until the end (visits need a visitor's whole day),
+    so they go to disk (the page cache) rather than the heap: memory stays flat in the log size.
+    """
+
+    DTYPES: ClassVar[dict] = {
+        "day": np.int32, "visitor": np.int64, "ts": np.uint32, "hour": np.int8,
+        "path": np.int32, "referrer": np.int32, "campaign": np.int32, "country": np.int32,
+        "agent": np.int32,
+    }  # fmt: skip
+
+    def __init__(self) -> None:
+        self._dir: str | None = None
+        self.rows = 0
+
+    def _path(self, column: str) -> str:
+        if self._dir is None:  # made on first use, removed by close() or at exit
+            self._dir = tempfile.mkdtemp(prefix="analytics-events-")
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
+        return os.path.join(self._dir, column)
+
+    def append(self, columns: dict[str, np.ndarray]) -> None:
+        for column, dtype in self.DTYPES.items():
+            with open(self._path(column), "ab") as f:
+                f.write(np.ascontiguousarray(columns[column], dtype).tobytes())
+        self.rows += len(columns["day"])
+
+    def column(self, name: str, keep: np.ndarray | None = None) -> np.ndarray:
+        """One column (only the rows where `keep` is true, if given)."""
+        if not self.rows:
+            return np.zeros(0, self.DTYPES[name])
+        values = np.fromfile(self._path(name), self.DTYPES[name])
+        return values if keep is None else values[keep]
+
+    def close(self) -> None:
+        if self._dir is not None:
+            self._cleanup()
+
+
+class Aggregator:
+    """Collects partial frames block by block; `tidy()` turns them into per-day counts."""
+
+    COMPACT_ROWS = 500_000
+
+    def __init__(self) -> None:
+        self.request_parts: list[pd.DataFrame] = []
+        self.key_parts: list[dict[str, np.ndarray]] = []
+        self._compact_at = self.COMPACT_ROWS
+        self.events = EventStore()
+        self._key_rows = 0
+        self.malformed_by_day: dict[int, int] = {}
+        self.undated_malformed = 0
+
+    def add_malformed(self, days: np.ndarray, undated: int = 0) -> None:
+        for day, n in zip(*np.unique(days, return_counts=True), strict=True):
+            self.malformed_by_day[int(day)] = self.malformed_by_day.get(int(day), 0) + int(n)
+        self.undated_malformed += undated
+
+    def add(self, b: Block) -> None:
+        if len(b.day) == 0:
+            return
+        rows = pd.DataFrame(
+            {
+                "day": b.day,
+                "status": b.status,
+                "bytes": b.bytes,
+                "path": b.path,
+                "visitor": b.visitor,
+            }
+        )
+        self.request_parts.append(_request_tables(rows))
+        self.key_parts.append(
+            combine_keys(
+                [
+                    {
+                        "day": b.day,
+                        "visitor": b.visitor,
+                        "requests": np.ones(len(b.day), np.int32),
+                        "robots": b.robots,
+                        "probe": b.probe,
+                        "agent": b.agent,
+                    }
+                ]
+            )
+        )
+        self._key_rows += len(self.key_parts[-1]["day"])
+        if self._key_rows > self._compact_at:
+            self.key_parts = [combine_keys(self.key_parts)]
+            self._key_rows = len(self.key_parts[0]["day"])
+            self._compact_at = 2 * self._key_rows + self.COMPACT_ROWS
+        candidate = b.page & ~b.ua_bot & ~b.probe
+        self.events.append({c: getattr(b, c)[candidate] for c in EVENT_COLUMNS})
+
+    def keys(self) -> dict[str, np.ndarray]:
+        keys = combine_keys(self.key_parts)
+        self.key_parts = []
+        return keys
+
+    def request_tidy(self, paths: Vocabulary) -> pd.DataFrame:
+        """Request-level tables (status codes, 404 paths, daily totals) as tidy rows."""
+        parts = [p for p in self.request_parts if len(p)]
+        malformed = pd.DataFrame(
+            {
+                "day": list(self.malformed_by_day),
+                "table": "_requests",
+                "key": "malformed",
+                "count": list(self.malformed_by_day.values()),
+                "visitors": 0,
+            }
+        )
+        if not parts:
+            return _tidy(malformed)
+        frame = pd.concat(parts, ignore_index=True)
+        frame = frame.groupby(["day", "table", "key"], as_index=False)[["count"]].sum()
+        # not_found keys are path codes until here
+        nf = frame["table"] == "not_found"
+        frame["key"] = frame["key"].astype(object)
+        frame.loc[nf, "key"] = paths.decode(frame.loc[nf, "key"].to_numpy(np.int64))
+        frame.loc[~nf, "key"] = frame.loc[~nf, "key"].astype(str)
+        frame["visitors"] = 0
+        return _tidy(pd.concat([frame, malformed], ignore_index=True))
+
+
+def _request_tables(rows: pd.DataFrame) -> pd.DataFrame:
+    """Status codes, 404 paths and per-day totals of one block (keys are codes or names)."""
+    status = rows.groupby(["day", "status"]).size().reset_index(name="count")
+    status = status.rename(columns={"status": "key"}).assign(table="status_codes")
+    missing = rows[rows["status"] == 404]
+    not_found = missing.groupby(["day", "path"]).size().reset_index(name="count")
+    not_found = not_found.rename(columns={"path": "key"}).assign(table="not_found")
+    per_day = rows.groupby("day").agg(requests=("status", "size"), bandwidth=("bytes", "sum"))
+    per_day["not_found"] = missing.groupby("day").size().reindex(per_day.index, fill_value=0)
+    totals = per_day.reset_index().melt("day", var_name="key", value_name="count")
+    totals["table"] = "_requests"
+    return pd.concat([status, not_found, totals], ignore_index=True)
+
+
+def combine_keys(parts: list[dict]) -> dict[str, np.ndarray]:
+    """One row per visitor key (a key belongs to one day) from partial rows."""
+    parts = [p for p in parts if p is not None and len(p["day"])]
+    if not parts:
+        return {c: np.zeros(0, np.int64) for c in KEY_COLUMNS}
+    visitor = np.concatenate([p["visitor"] for p in parts])
+    unique, first, inverse = np.unique(visitor, return_index=True, return_inverse=True)
+    del visitor
+
+    def column(name):
+        return np.concatenate([np.asarray(p[name]) for p in parts])
+
+    return {
+        "day": column("day")[first].astype(np.int32),
+        "visitor": unique,
+        "requests": np.bincount(inverse, column("requests"), len(unique)).astype(np.int64),
+        "robots": np.bincount(inverse, column("robots"), len(unique)) > 0,
+        "probe": np.bincount(inverse, column("probe"), len(unique)) > 0,
+        "agent": column("agent")[first].astype(np.int32),
+    }
+
+
+def visitor_tidy(
+    keys: dict, events: EventStore, names: dict[str, Vocabulary], agent_info, source_of
+):
+    """Per-day tables that need the whole day of each visitor: bots, pageviews, visits, sources.
+
+    `agent_info(code)` gives (bot name or None, browser, os, device) for an agent code;
+    `source_of(code)` gives (kind, name, host) or None for a referrer code.
+    """
+    n_agents = len(names["agent"].values)
+    info = [agent_info(i) for i in range(n_agents)] + [(None, "Other", "Other", "Other")]
+    agent_code = keys["agent"].astype(np.int64)
+    agent_code = np.where(agent_code < 0, n_agents, agent_code)
+    bot_name = np.array([i[0] or "" for i in info], dtype=object)[agent_code]
+    reason = (
+        np.select(
+            [
+                bot_name != "",
+                keys["robots"].astype(bool),
+                keys["probe"].astype(bool),
+                keys["requests"] > MAX_REQUESTS_PER_DAY,
+            ],
+            [
+                bot_name,
+                "(fetched robots.txt)",
+                "(vulnerability probes)",
+                f"(over {MAX_REQUESTS_PER_DAY} requests a day)",
+            ],
+            "",
+        )
+        if len(agent_code)
+        else np.zeros(0, object)
+    )
+    is_bot = reason != ""
+    bots = pd.DataFrame(
+        {"day": keys["day"][is_bot], "requests": keys["requests"][is_bot], "bot": reason[is_bot]}
+    )
+    out = [
+        _rows(bots.groupby(["day", "bot"])["requests"].sum(), "bots"),
+        _totals(bots.groupby("day")["requests"].sum(), "bots"),
+    ]
+    # Visitor keys come from a different random key every day, so the key alone is enough.
+    human = ~np.isin(events.column("visitor"), keys["visitor"][is_bot])
+    day = events.column("day")
+    for days in _day_batches(day[human]):
+        chosen = human & np.isin(day, days)
+        columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
+        out.extend(_pageview_tables(columns, names, info, source_of))
+    return _tidy(pd.concat(out, ignore_index=True))
+
+
+def _day_batches(day: np.ndarray, rows: int = 400_000) -> list[list[int]]:
+    """Whole days in groups of about `rows` pageviews: the tables' temporaries stay small."""
+    days, counts = np.unique(day, return_counts=True)
+    batches, current, size = [], [], 0
+    for d, n in zip(days.tolist(), counts.tolist(), strict=True):
+        if current and size + n > rows:
+            batches.append(current)
+            current, size = [], 0
+        current.append(d)
+        size += n
+    return [*batches, current] if current else batches
+
+
+def _pageview_tables(ev: dict, names, info, source_of) -> list[pd.DataFrame]:
+    """Visits (30 minutes idle ends one) and every pageview-based table, with numpy and codes."""
+    order = np.lexsort((ev["ts"], ev["visitor"], ev["day"]))
+    for c in list(ev):
+        ev[c] = ev[c][order]
+    del order
+    ev["ts"] = ev["ts"].astype(np.int64)
+    n = len(ev["day"])
+    other = np.ones(n, bool)  # another visitor (keys are per day, so also another day)
+    other[1:] = ev["visitor"][1:] != ev["visitor"][:-1]
+    ev["vid"] = np.cumsum(other) - 1  # small visitor numbers, for distinct counts
+    del ev["visitor"]
+    new = other.copy()
+    new[1:] |= ev["ts"][1:] - ev["ts"][:-1] > VISIT_GAP_SECONDS
+    first = np.flatnonzero(new)
+    last = np.append(first[1:] - 1, n - 1)
+    pages = last - first + 1
+    visits = {
+        "day": ev["day"][first],
+        "vid": ev["vid"][first],
+        "entry": ev["path"][first],
+        "exit": ev["path"][last],
+        "referrer": ev["referrer"][first],
+        "campaign": ev["campaign"][first],
+        "country": ev["country"][first],
+        "agent": ev["agent"][first],
+    }
+    seconds = ev["ts"][last] - ev["ts"][first]
+    visit_day = visits["day"]
+    vid_day = ev["day"][other]
+    days = np.unique(ev["day"])
+    out = [
+        _totals(_per_day(ev["day"], days), "pageviews", days),
+        _totals(_per_day(vid_day, days), "visitors", days),
+        _totals(_per_day(visit_day, days), "visits", days),
+        _totals(_per_day(visit_day, days, pages == 1), "bounces", days),
+        _totals(_per_day(visit_day, days, seconds), "visit_seconds", days),
+        _counted(ev, "path", "pages", names["path"].decode, vid_day),
+        _counted(visits, "entry", "entry_pages", names["path"].decode),
+        _counted(visits, "exit", "exit_pages", names["path"].decode),
+        _counted(visits, "campaign", "campaigns", names["campaign"].decode),
+        _counted(visits, "country", "countries", names["country"].decode, vid_day),
+        _counted(ev, "hour", "hours", lambda h: np.array([f"{int(x):02d}" for x in h], object)),
+    ]
+    agents = len(info) - 1
+    visits["agent"] = np.where(visits["agent"] < 0, agents, visits["agent"])
+    for i, table in ((1, "browsers"), (2, "os"), (3, "devices")):
+        labels = np.array([a[i] for a in info], dtype=object)
+        out.append(_counted(visits, "agent", table, lambda c, lab=labels: lab[c], vid_day))
+    sources = [source_of(c) for c in range(len(names["referrer"].values))]
+    for table, kind in (("referrers", None), ("search_engines", "search"), ("social", "social")):
+        labels = np.array(
+            [
+                (s[2] if kind is None else s[1]) if s and (kind is None or s[0] == kind) else None
+                for s in sources
+            ]
+            + [None],
+            dtype=object,
+        )
+        out.append(_counted(visits, "referrer", table, lambda c, lab=labels: lab[c]))
+    return out
+
+
+def _per_day(day: np.ndarray, days: np.ndarray, weights=None) -> np.ndarray:
+    """Sum of `weights` (or rows) per day, aligned with the sorted `days`."""
+    return np.bincount(np.searchsorted(days, day), weights=weights, minlength=len(days))
+
+
+def _counted(rows: dict, column: str, table: str, decode, vid_day=None) -> pd.DataFrame:
+    """Rows per (day, code), and distinct visitors when `vid_day` (day of each visitor) is given.
+
+    Codes become labels at the end; codes sharing a label (browser family, search engine) add up.
+    """
+    day = rows["day"].astype(np.int64)
+    code = rows[column].astype(np.int64)
+    if not len(code):
+        return pd.DataFrame({"day": [], "key": [], "count": [], "table": table})
+    low, d0 = int(code.min()), int(day.min())
+    width = int(code.max()) - low + 1
+    keys, counts = np.unique((day - d0) * width + (code - low), return_counts=True)
+    frame = pd.DataFrame(
+        {"day": keys // width + d0, "key": decode(keys % width + low), "count": counts}
+    )
+    if vid_day is not None:
+        pairs = np.unique(rows["vid"].astype(np.int64) * width + (code - low))
+        per = (vid_day[pairs // width].astype(np.int64) - d0) * width + pairs % width
+        _, visitors = np.unique(per, return_counts=True)  # the same (day, code) keys, in order
+        frame["visitors"] = visitors
+    frame = frame[pd.notna(frame["key"])]
+    columns = ["count", "visitors"] if vid_day is not None else ["count"]
+    frame = frame.groupby(["day", "key"], as_index=False)[columns].sum()
+    return frame.assign(table=table)
+
+
+def _rows(series: pd.Series, table: str, key=str) -> pd.DataFrame:
+    frame = series.rename("count").reset_index()
+    frame.columns = ["day", "key", "count"]
+    frame["key"] = frame["key"].map(key)
+    return frame.assign(table=table)
+
+
+def _totals(series, name: str, days=None) -> pd.DataFrame:
+    """Per-day totals from a Series indexed by day, or from an array aligned with `days`."""
+    if days is not None:
+        series = pd.Series(np.asarray(series).astype(np.int64), index=days)
+    frame = series.rename("count").reset_index()
+    frame.columns = ["day", "count"]
+    return frame.assign(table="_visits", key=name)
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    if "visitors" not in frame:
+        frame = frame.assign(visitors=0)
+    frame = frame[TIDY_COLUMNS].copy()
+    frame["visitors"] = frame["visitors"].fillna(0).astype("int64")
+    frame["count"] = frame["count"].astype("int64")
+    frame["day"] = frame["day"].astype("int64")
+    frame["key"] = frame["key"].astype(str)
+    return frame
+
+
+def merge_tidy(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Sum tidy frames from several runs or blocks."""
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="int64" if c != "table" else object) for c in TIDY_COLUMNS}
+        )
+    merged = pd.concat(frames, ignore_index=True)
+    return merged.groupby(["day", "table", "key"], as_index=False)[["count", "visitors"]].sum()
+
+
+def iso(day: int) -> str:
+    return (EPOCH + dt.timedelta(days=int(day))).isoformat()
+
+
+def build_stats(
+    tidy: pd.DataFrame,
+    *,
+    settings: dict,
+    start: int | None = None,
+    end: int | None = None,
+    undated_malformed: int = 0,
+) -> dict:
+    """The stats dict (= stats.json) for days start..end of a tidy frame (all days by default)."""
+    days = tidy["day"]
+    if start is None:
+        start = int(days.min()) if len(days) else _today()
+    if end is None:
+        end = int(days.max()) if len(days) else start
+    period = tidy[(days >= start) & (days <= end)]
+    totals = _day_totals(period, start, end)
+    sums = totals.sum()
+    visits = int(sums["visits"])
+    stats = {
+        "generated": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "period": {"start": iso(start), "end": iso(end), "days": end - start + 1},
+        "settings": settings,
+        "requests": int(sums["requests"]),
+        "malformed": int(sums["malformed"]) + undated_malformed,
+        "bots": int(sums["bots"]),
+        "pageviews": int(sums["pageviews"]),
+        "visitors": int(sums["visitors"]),
+        "visits": visits,
+        "bounce_rate": round(float(sums["bounces"]) / visits, 4) if visits else 0.0,
+        "pages_per_visit": round(float(sums["pageviews"]) / visits, 2) if visits else 0.0,
+        "avg_visit_seconds": round(float(sums["visit_seconds"]) / visits, 1) if visits else 0.0,
+        "bandwidth": int(sums["bandwidth"]),
+        "not_found": int(sums["not_found"]),
+    }
+    stats.update(
+        total_requests=stats["requests"] + stats["malformed"],
+        valid_requests=stats["requests"],
+        failed_requests=stats["malformed"],
+        unique_visitors=stats["visitors"],
+    )
+    stats["daily"] = [
+        {
+            "date": iso(day),
+            "requests": int(row["requests"]),
+            "pageviews": int(row["pageviews"]),
+            "visitors": int(row["visitors"]),
+            "visits": int(row["visits"]),
+            "bots": int(row["bots"]),
+        }
+        for day, row in totals.iterrows()
+    ]
+    stats["monthly"] = _monthly(totals)
+    stats["previous"] = _previous(tidy, start, end)
+    stats["tables"] = _tables(period)
+    return stats
+
+
+TOTAL_KEYS = (
+    "requests", "malformed", "bandwidth", "not_found",
+    "bots", "pageviews", "visitors", "visits", "bounces", "visit_seconds",
+)  # fmt: skip
+
+
+def _day_totals(period: pd.DataFrame, start: int, end: int) -> pd.DataFrame:
+    rows = period[period["table"].isin(["_requests", "_visits"])]
+    wide = rows.pivot_table(index="day", columns="key", values="count", aggfunc="sum")
+    wide = wide.reindex(index=range(start, end + 1), columns=list(TOTAL_KEYS), fill_value=0)
+    return wide.fillna(0).astype("int64")
+
+
+def _monthly(totals: pd.DataFrame) -> list[dict]:
+    months = [iso(d)[:7] for d in totals.index]
+    grouped = totals.groupby(months)[["pageviews", "visitors", "visits"]].sum()
+    return [{"month": m, **{k: int(v) for k, v in row.items()}} for m, row in grouped.iterrows()]
+
+
+def _previous(tidy: pd.DataFrame, start: int, end: int) -> dict | None:
+    length = end - start + 1
+    p_start, p_end = start - length, start - 1
+    days = tidy["day"]
+    before = tidy[(days >= p_start) & (days <= p_end)]
+    if not len(before):
+        return None
+    sums = _day_totals(before, p_start, p_end).sum()
+    return {
+        "start": iso(p_start),
+        "end": iso(p_end),
+        "pageviews": int(sums["pageviews"]),
+        "visitors": int(sums["visitors"]),
+        "visits": int(sums["visits"]),
+    }
+
+
+def _tables(period: pd.DataFrame) -> dict:
+    tables = {}
+    for name, counts in TABLE_COUNTS.items():
+        rows = period[period["table"] == name]
+        grouped = rows.groupby("key")[["count", "visitors"]].sum()
+        if name == "hours":
+            hours = [f"{h:02d}" for h in range(24)]
+            grouped = grouped.reindex(hours, fill_value=0)
+        else:
+            grouped = grouped.sort_index().sort_values("count", ascending=False, kind="stable")
+            grouped = grouped.head(TOP)
+        result = []
+        for key, row in grouped.iterrows():
+            item = {"key": str(key), "count": int(row["count"])}
+            if name in WITH_VISITORS:
+                item["visitors"] = int(row["visitors"])
+            result.append(item)
+        tables[name] = {"counts": counts, "rows": result}
+    return tables
+
+
+def _today() -> int:
+    return (dt.date.today() - EPOCH).days

@@ -1,0 +1,329 @@
+"""The only place a full client IP is used: truncation, country lookup and the per-day visitor key.
+
+What leaves this module is the truncated address, a country code and a 64-bit visitor key: a keyed
+BLAKE2b hash of IP + user agent under a random key per calendar day. Day keys live in memory, or in
+the state folder until 48 hours after their day ends, so a later run can recognise the same visitor
+on the same day but nobody can after that. Query strings (tokens, e-mail addresses) are dropped from
+paths and referrers, except `utm_*` parameters, which become the campaign.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analytics.distinct import encode, map_distinct
+from analytics.formats import Token
+
+KEY_LIFETIME = dt.timedelta(hours=48)
+EARLIEST_ZONE = dt.timedelta(hours=14)
+EPOCH = dt.date(1970, 1, 1)
+# IPv4 and IPv6 candidates inside free text such as X-Forwarded-For; ipaddress decides.
+_ADDRESS_LIKE = re.compile(r"[0-9A-Fa-f]*:[0-9A-Fa-f:.]*[0-9A-Fa-f]|\d{1,3}(?:\.\d{1,3}){3}")
+_ADDRESS_HINT = r"\d\.\d+\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]*:"
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign")
+_MAPPED = b"\0" * 10 + b"\xff\xff"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+
+
+def truncate_ip(ip: str, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> str | None:
+    """The network address of `ip`'s prefix (IPv4-mapped IPv6 as IPv4); None if not an IP."""
+    ip = ip.strip("[]")
+    try:
+        packed = socket.inet_pton(socket.AF_INET, ip)
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, ip)
+        except (OSError, ValueError):
+            return None
+        if packed[:12] == _MAPPED:
+            packed = packed[12:]
+    bits = len(packed) * 8
+    keep = bits - (ipv4_prefix if bits == 32 else ipv6_prefix)
+    masked = (int.from_bytes(packed, "big") >> keep << keep).to_bytes(len(packed), "big")
+    return socket.inet_ntop(socket.AF_INET if bits == 32 else socket.AF_INET6, masked)
+
+
+def day_of(day: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=int(day))
+
+
+class DayKeys:
+    """Random per-day hash keys; with a folder they persist until 48 h after their day ends."""
+
+    FILE = "day-keys.json"
+
+    def __init__(self, folder: Path | None = None, now: dt.datetime | None = None) -> None:
+        self.folder = folder
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.keys: dict[int, bytes] = {}
+        if folder is not None and (folder / self.FILE).is_file():
+            stored = json.loads((folder / self.FILE).read_text(encoding="utf-8"))
+            self.keys = {int(d): bytes.fromhex(k) for d, k in stored.items()}
+        self._forget_expired()
+
+    def is_open(self, day: int) -> bool:
+        """True while `day`'s key may still be held: until 48 h after the day ends.
+
+        Days are the log's local days; the earliest any local day can end is at UTC+14, so
+        counting from there keeps a key no longer than 48 h in every time zone.
+        """
+        end = dt.datetime.combine(day_of(day + 1), dt.time(), dt.UTC) - EARLIEST_ZONE
+        return self.now < end + KEY_LIFETIME
+
+    def key(self, day: int) -> bytes:
+        if day not in self.keys:
+            self.keys[day] = os.urandom(32)
+        return self.keys[day]
+
+    def save(self) -> None:
+        """Write the keys still allowed to exist (owner-only file); forget the rest."""
+        if self.folder is None:
+            return
+        self._forget_expired()
+        path = self.folder / self.FILE
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({str(d): k.hex() for d, k in sorted(self.keys.items())}, f)
+        os.replace(tmp, path)
+
+    def _forget_expired(self) -> None:
+        self.keys = {d: k for d, k in self.keys.items() if self.is_open(d)}
+
+
+@dataclass
+class Clients:
+    """Per row: whether the address is an IP, its truncated form, country and visitor key."""
+
+    valid: np.ndarray
+    truncated: pa.Array
+    country: pa.Array
+    visitor: np.ndarray  # int64
+
+
+class Anonymiser:
+    """Turns full addresses into truncated ones, countries and visitor keys, once per distinct IP."""
+
+    def __init__(
+        self,
+        ipv4_prefix: int = 24,
+        ipv6_prefix: int = 48,
+        day_keys: DayKeys | None = None,
+        countries=None,
+    ) -> None:
+        self.ipv4_prefix, self.ipv6_prefix = ipv4_prefix, ipv6_prefix
+        self.day_keys = day_keys or DayKeys()
+        self.countries = countries
+
+    def truncate(self, ip: str) -> str | None:
+        return truncate_ip(ip, self.ipv4_prefix, self.ipv6_prefix)
+
+    def clients(self, ip: pa.Array, ua: pa.Array, day: np.ndarray) -> Clients:
+        encoded = pc.dictionary_encode(ip, null_encoding="encode")
+        distinct = encoded.dictionary
+        ip_codes = encoded.indices.to_numpy(zero_copy_only=False)
+        ips = distinct.to_pylist()
+        truncated = self._truncate_distinct(distinct, ips)
+        country = pa.nulls(len(ips), pa.string())
+        if self.countries is not None:
+            country = pa.array(
+                [self.countries.country(v) if t is not None else None
+                 for v, t in zip(ips, truncated.to_pylist(), strict=True)],
+                pa.string(),
+            )  # fmt: skip
+        valid_ip = np.append(truncated.is_valid().to_numpy(zero_copy_only=False), False)
+        uas, ua_codes = encode(ua)
+        codes = pa.array(ip_codes)
+        return Clients(
+            valid=valid_ip[ip_codes] if len(ip_codes) else np.zeros(0, bool),
+            truncated=truncated.take(codes),
+            country=country.take(codes),
+            visitor=self._visitor_keys(day, ips, ip_codes, uas, ua_codes),
+        )
+
+    def _truncate_distinct(self, distinct: pa.Array, ips: list) -> pa.Array:
+        """Truncated forms of distinct addresses: plain IPv4 with whole-octet prefixes in Arrow,
+        the rest (IPv6, ::ffff:, odd prefixes) one by one in Python."""
+        if self.ipv4_prefix % 8 == 0:
+            dotted = pc.fill_null(pc.match_substring_regex(distinct, _IPV4), False)
+            kept = self.ipv4_prefix // 8
+            network = ".".join(f"\\{i}" for i in range(1, kept + 1)) + ".0" * (4 - kept)
+            masked = pc.replace_substring_regex(distinct, _IPV4, network)
+        else:
+            dotted = pa.array(np.zeros(len(ips), bool))
+            masked = distinct
+        slow = np.flatnonzero(~dotted.to_numpy(zero_copy_only=False))
+        if not len(slow):
+            return masked
+        result = masked.to_pylist() if len(slow) < len(ips) else [None] * len(ips)
+        for i in slow.tolist():
+            result[i] = self.truncate(ips[i]) if ips[i] is not None else None
+        return pa.array(result, pa.string())
+
+    def _visitor_keys(self, day, ips, ip_codes, uas, ua_codes) -> np.ndarray:
+        """Keyed hashes per distinct (day, IP) and (day, UA), mixed per row into one key."""
+        ip_hash = self._keyed(day, ips, ip_codes)
+        ua_hash = self._keyed(day, uas, ua_codes)
+        return _mix(ip_hash, ua_hash).view(np.int64)
+
+    def _keyed(self, day: np.ndarray, values: list, codes: np.ndarray) -> np.ndarray:
+        """BLAKE2b under the day's key of each row's value, computed once per distinct pair."""
+        if not len(codes):
+            return np.zeros(0, np.uint64)
+        first = int(day.min())
+        pair = (day.astype(np.int64) - first) * (len(values) + 1) + codes
+        unique, inverse = np.unique(pair, return_inverse=True)
+        days = (unique // (len(values) + 1) + first).tolist()
+        which = (unique % (len(values) + 1)).tolist()
+        digests = [
+            hashlib.blake2b(
+                (values[v] or "").encode("utf-8", "replace"),
+                key=self.day_keys.key(d),
+                digest_size=8,
+            ).digest()
+            for d, v in zip(days, which, strict=True)
+        ]
+        return np.frombuffer(b"".join(digests), np.uint64)[inverse.reshape(-1)]
+
+    def visitor_key(self, day: int, ip: str, ua: str) -> int:
+        """The key of one request (tests and single lookups)."""
+        codes = np.zeros(1, np.int64)
+        days = np.array([day], np.int64)
+        return int(self._visitor_keys(days, [ip], codes, [ua], codes)[0])
+
+    def truncate_in_text(self, column: pa.Array) -> pa.Array:
+        """Every IP address inside free text (X-Forwarded-For, extra fields) truncated."""
+        hint = pc.match_substring_regex(column, _ADDRESS_HINT)
+        if not pc.any(hint).as_py():
+            return column
+        rewritten = map_distinct(column, self._truncate_text)
+        return pc.if_else(hint, rewritten, column)
+
+    def _truncate_text(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+
+        def replace(m: re.Match) -> str:
+            return self.truncate(m.group(0)) or m.group(0)
+
+        return _ADDRESS_LIKE.sub(replace, text)
+
+
+def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser of two keyed hashes: one 64-bit key per (IP, UA) pair."""
+    with np.errstate(over="ignore"):
+        x = a ^ (b * np.uint64(0x9E3779B97F4A7C15))
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def split_query(path: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Paths without their query string, and the campaign named by `utm_*` parameters (or null)."""
+    clean = pc.list_element(pc.split_pattern(path, "?", max_splits=1), 0)
+    has_utm = pc.fill_null(pc.match_substring(path, "utm_"), False)
+    if not pc.any(has_utm).as_py():
+        return clean, pa.nulls(len(path), pa.string())
+    campaign = map_distinct(pc.if_else(has_utm, path, pa.scalar(None, pa.string())), campaign_of)
+    return clean, campaign
+
+
+def campaign_of(path: str | None) -> str | None:
+    """`source / medium / campaign` from a path's UTM parameters."""
+    if not path or "?" not in path:
+        return None
+    params = dict(parse_qsl(path.split("?", 1)[1]))
+    named = [params[k].strip() for k in UTM_KEYS if params.get(k, "").strip()]
+    return " / ".join(named)[:200] or None
+
+
+def strip_referrer(referrer: pa.Array) -> pa.Array:
+    """Referrers as scheme://host/path: no query string, no fragment, no user info."""
+    return map_distinct(referrer, _strip_url)
+
+
+def _strip_url(url: str | None) -> str | None:
+    if url is None or url in ("", "-"):
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "-"
+    if not parts.scheme or not host:
+        return url.split("?", 1)[0].split("#", 1)[0]
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def anonymised_lines(
+    tokens: tuple[Token, ...], values: dict[str, pa.Array], length: int
+) -> pa.Array:
+    """Log lines in the layout of `tokens` from anonymised values; unknown variables become "-"."""
+    parts = []
+    for token in tokens:
+        if token.var is None:
+            parts.append(pa.scalar(token.text, pa.string()))
+        elif token.field == "rest":
+            parts.append(pc.fill_null(values.get("rest", pa.scalar("")), ""))
+        else:
+            column = values.get(token.field)
+            parts.append(pc.fill_null(column, "-") if column is not None else pa.scalar("-"))
+    parts.append(pa.scalar("\n", pa.string()))
+    if length == 0:
+        return pa.array([], pa.string())
+    arrays = [p for p in parts if isinstance(p, pa.Array | pa.ChunkedArray)]
+    if not arrays:
+        return pa.array(["".join(p.as_py() for p in parts)] * length, pa.string())
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def anonymised_values(
+    parsed_columns: dict[str, pa.Array],
+    truncated_ip: pa.Array,
+    method: pa.Array,
+    clean_path: pa.Array,
+    protocol: pa.Array,
+    referrer: pa.Array | None,
+    anonymiser: Anonymiser,
+) -> dict[str, pa.Array]:
+    """The values an anonymised line is written from: nothing that names a visitor."""
+    request = pc.if_else(
+        pc.is_valid(method),
+        pc.binary_join_element_wise(
+            method,
+            clean_path,
+            pc.fill_null(protocol, ""),
+            " ",
+        ),
+        parsed_columns["request"],
+    )
+    request = pc.utf8_rtrim(request, " ")
+    values = {
+        "ip": truncated_ip,
+        "time": parsed_columns.get("time"),
+        "time_iso": parsed_columns.get("time_iso"),
+        "request": request,
+        "status": parsed_columns.get("status"),
+        "bytes": parsed_columns.get("bytes"),
+        "referrer": referrer,
+        "ua": parsed_columns.get("ua"),
+        "vhost": parsed_columns.get("vhost"),
+    }
+    for name in ("xff", "rest"):
+        if name in parsed_columns:
+            values[name] = anonymiser.truncate_in_text(parsed_columns[name])
+    return {k: v for k, v in values.items() if v is not None}

@@ -1,0 +1,375 @@
+"""`analytics`: cookieless visitor statistics from web server logs (report, anonymize, purge-logs)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import datetime as dt
+import os
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+import pyarrow as pa
+
+from analytics.formats import FormatError, get_format
+from analytics.read import expand_inputs, file_size
+
+
+def _flat_memory() -> None:
+    """Let freed block buffers go back to the OS, so memory stays flat in the size of the log.
+
+    Arrow's default allocator keeps freed blocks; glibc's keeps big ones in per-thread arenas
+    unless they are mmapped. (No-op where glibc is not the C library.)
+    """
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_mmap_threshold, m_arena_max = -3, -8
+    libc.mallopt(m_mmap_threshold, 8 << 20)
+    libc.mallopt(m_arena_max, 2)
+
+
+_flat_memory()
+LARGE_INPUT = 64 * 1024 * 1024
+
+
+def _shop():
+    from shop import config
+
+    try:
+        return config.load()
+    except config.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _log_format(value: str | None):
+    if value is None:
+        return None
+    try:
+        return get_format(value)
+    except FormatError as e:
+        raise click.BadParameter(str(e), param_hint="--log-format") from None
+
+
+def _prefixes(shop, ipv4: int | None, ipv6: int | None) -> tuple[int, int]:
+    ipv4 = shop.privacy.ipv4_prefix if ipv4 is None else ipv4
+    ipv6 = shop.privacy.ipv6_prefix if ipv6 is None else ipv6
+    return ipv4, ipv6
+
+
+def _error(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+@contextlib.contextmanager
+def _progress(sources, label: str):
+    """A rich progress bar on stderr when it is a terminal and the input is large."""
+    total = sum(file_size(s) for s in sources)
+    if not (sys.stderr.isatty() and total >= LARGE_INPUT):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    columns = (label, BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+prefix_options = [
+    click.option(
+        "--ipv4-prefix",
+        type=click.IntRange(8, 32),
+        help="Keep this many bits of an IPv4 address (default: shop.toml [privacy]).",
+    ),
+    click.option(
+        "--ipv6-prefix",
+        type=click.IntRange(16, 128),
+        help="Keep this many bits of an IPv6 address (default: shop.toml [privacy]).",
+    ),
+    click.option(
+        "--log-format",
+        metavar="NAME|STRING",
+        help="combined, common, vhost_combined, vhost_common or an nginx log_format string "
+        "(default: detected from the first lines of each file).",
+    ),
+]
+
+
+def with_prefix_options(func):
+    for option in reversed(prefix_options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Visitor statistics from web server logs, without cookies and without keeping full IPs.
+
+    \b
+    Example:
+      analytics report /var/log/nginx/access.log* --out stats
+    """
+
+
+@cli.command()
+@click.argument("logs", nargs=-1)
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for index.html, stats.json, the CSVs and goaccess.html.",
+)
+@click.option(
+    "--geoip",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="MaxMind DB (.mmdb) for countries, e.g. DB-IP's free IP to Country Lite.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["nl", "en"]),
+    default="nl",
+    show_default=True,
+    help="Language of index.html.",
+)
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder that remembers what was read and keeps daily counts (incremental runs).",
+)
+@click.option(
+    "--since", type=click.DateTime(["%Y-%m-%d"]), help="First day to report (YYYY-MM-DD)."
+)
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day to report (YYYY-MM-DD).")
+@with_prefix_options
+@click.option("--no-goaccess", is_flag=True, help="Do not build goaccess.html.")
+@click.option("--verbose", "-v", is_flag=True, help="Show each malformed line on stderr.")
+def report(logs, out, geoip, lang, state, since, until, ipv4_prefix, ipv6_prefix, log_format,
+           no_goaccess, verbose) -> None:  # fmt: skip
+    """Read LOGS (files, globs, .gz, - for stdin) and write the report to --out.
+
+    Without --since the report covers every day in the logs; with --state, the last 28 days.
+    With --state and no LOGS, the report is rebuilt from the stored counts alone.
+
+    \b
+    Examples:
+      analytics report /var/log/nginx/access.log* --out stats
+      analytics report access.log.2.gz access.log.1 --out stats --lang en --geoip dbip.mmdb
+      analytics report /var/log/nginx/access.log* --state .stats-state --out stats
+    """
+    from analytics import pipeline
+    from analytics.state import State, StateError
+
+    shop = _shop()
+    if not logs and state is None:
+        raise click.UsageError(
+            "give at least one LOG (or --state DIR to rebuild from stored counts)"
+        )
+    if since and until and since > until:
+        raise click.BadParameter("--since is after --until", param_hint="--since")
+    ipv4, ipv6 = _prefixes(shop, ipv4_prefix, ipv6_prefix)
+    fmt = _log_format(log_format)
+    countries = _countries(geoip)
+    try:
+        saved = State(state) if state is not None else None
+    except StateError as e:
+        raise click.ClickException(str(e)) from None
+    sources, errors = expand_inputs(list(logs))
+    for message in errors:
+        _error(message)
+    out.mkdir(parents=True, exist_ok=True)
+    goaccess_log = None
+    if not no_goaccess:
+        goaccess_log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives across the pass
+            dir=out, prefix=".anonymised-", suffix=".log", delete=False
+        )
+    try:
+        options = pipeline.Options(
+            log_format=fmt,
+            ipv4_prefix=ipv4,
+            ipv6_prefix=ipv6,
+            own_host=urlsplit(shop.site.url).hostname or "",
+            countries=countries,
+            anonymised_out=goaccess_log,
+            same_format=False,
+            on_error=_error,
+            on_malformed=_show_malformed if verbose else None,
+            day_keys=saved.day_keys if saved else None,
+            offsets=saved,
+        )
+        run = pipeline.Pipeline(options)
+        with _progress(sources, "reading") as advance:
+            options.on_progress = advance
+            result = run.run(sources)
+        if goaccess_log is not None:
+            goaccess_log.close()
+        try:
+            tidy = pipeline.finish(run, saved)
+        except StateError as e:
+            raise click.ClickException(str(e)) from None
+        start, end = pipeline.report_period(
+            tidy,
+            since.date() if since else None,
+            until.date() if until else None,
+            saved is not None,
+        )
+        settings = {
+            "ipv4_prefix": ipv4,
+            "ipv6_prefix": ipv6,
+            "geoip": geoip.name if geoip else None,
+            "geoip_attribution": countries.attribution if countries else None,
+        }
+        stats = pipeline.stats_for(tidy, start, end, settings, result.aggregator.undated_malformed)
+        _write_outputs(stats, out, lang, goaccess_log.name if goaccess_log else None)
+    finally:
+        if goaccess_log is not None:
+            goaccess_log.close()
+            Path(goaccess_log.name).unlink(missing_ok=True)
+    if verbose or result.malformed:
+        click.echo(
+            f"{result.lines:,} lines read, {result.malformed:,} malformed; report in {out}/",
+            err=True,
+        )
+    if errors or result.errors:
+        sys.exit(1)
+
+
+def _countries(geoip: Path | None):
+    if geoip is None:
+        return None
+    from analytics.geoip import CountryLookup, GeoIPError
+
+    try:
+        return CountryLookup(geoip)
+    except GeoIPError as e:
+        raise click.BadParameter(str(e), param_hint="--geoip") from None
+
+
+def _show_malformed(source: str, line: str) -> None:
+    click.echo(f"malformed line in {source}: {line[:500]}", err=True)
+
+
+def _write_outputs(stats: dict, out: Path, lang: str, anonymised_log: str | None) -> None:
+    """stats.json and CSVs, goaccess.html (from anonymised lines only), then index.html."""
+    from analytics.export import write_csvs, write_json
+    from analytics.goaccess import GoAccessError, GoAccessNotFound, build_dashboard
+    from analytics.report import write_report
+
+    write_json(stats, out)
+    write_csvs(stats, out)
+    if anonymised_log is not None:
+        try:
+            build_dashboard(Path(anonymised_log), out / "goaccess.html")
+        except (GoAccessNotFound, GoAccessError) as e:
+            click.echo(f"warning: no goaccess.html: {e}", err=True)
+    write_report(stats, out, lang)
+
+
+@cli.command()
+@click.argument("logs", nargs=-1, required=True)
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="File to write (- for stdout); .gz compresses.",
+)
+@with_prefix_options
+def anonymize(logs, output, ipv4_prefix, ipv6_prefix, log_format) -> None:
+    """Copy LOGS with truncated IPs and without query strings (utm_* kept), same format.
+
+    Malformed lines are left out (they may hold an address in a place no format names).
+
+    \b
+    Example:
+      analytics anonymize /var/log/nginx/access.log.1 -o access-anonymised.log.gz
+    """
+    from analytics import pipeline
+
+    shop = _shop()
+    ipv4, ipv6 = _prefixes(shop, ipv4_prefix, ipv6_prefix)
+    fmt = _log_format(log_format)
+    sources, errors = expand_inputs(list(logs))
+    for message in errors:
+        _error(message)
+    with _open_output(output) as sink:
+        options = pipeline.Options(
+            log_format=fmt,
+            ipv4_prefix=ipv4,
+            ipv6_prefix=ipv6,
+            aggregate=False,
+            anonymised_out=sink,
+            same_format=True,
+            on_error=_error,
+        )
+        with _progress(sources, "anonymising") as advance:
+            options.on_progress = advance
+            result = pipeline.Pipeline(options).run(sources)
+    if result.malformed:
+        click.echo(f"{result.malformed:,} malformed lines left out", err=True)
+    if errors or result.errors:
+        sys.exit(1)
+
+
+@contextlib.contextmanager
+def _open_output(output: str):
+    if output == "-":
+        yield sys.stdout.buffer
+        sys.stdout.flush()
+        return
+    target = Path(output)
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        if target.suffix == ".gz":
+            import gzip
+
+            with gzip.open(partial, "wb") as sink:
+                yield sink
+        else:
+            with open(partial, "wb") as sink:
+                yield sink
+        os.replace(partial, target)
+    except OSError as e:
+        raise click.ClickException(f"{target}: cannot write ({e.strerror or e})") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@cli.command("purge-logs")
+@click.argument("logs", nargs=-1)
+@click.option("--days", type=click.IntRange(1), help="Keep this many days (default: shop.toml "
+              "[privacy] raw_log_retention_days).")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+def purge_logs(logs, days, dry_run) -> None:
+    """Delete raw logs (with full IPs) last written more than the retention period ago.
+
+    LOGS are globs; the default is shop.toml [analytics] logs.
+
+    \b
+    Example:
+      analytics purge-logs                       # uses shop.toml
+      analytics purge-logs '/var/log/nginx/access.log.*' --days 7 --dry-run
+    """
+    from analytics.retention import purge_logs as purge
+
+    shop = _shop()
+    days = days or shop.privacy.raw_log_retention_days
+    patterns = list(logs) or list(shop.analytics.logs)
+    result = purge(patterns, days, dry_run=dry_run, now=dt.datetime.now(dt.UTC))
+    verb = "would delete" if dry_run else "deleted"
+    for path in result.deleted:
+        click.echo(f"{verb} {path}")
+    click.echo(f"{len(result.deleted)} {verb}, {len(result.kept)} younger than {days} days kept")
+    for message in result.errors:
+        _error(message)
+    if result.errors:
+        sys.exit(1)

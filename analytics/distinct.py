@@ -1,0 +1,28 @@
+"""Per-value work done once per distinct value of a column, then spread back to every row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def encode(column: pa.Array) -> tuple[list[Any], np.ndarray]:
+    """Distinct values (None for null) and each row's index into them."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+
+
+STRING = pa.string()
+
+
+def map_distinct(column: pa.Array, func: Callable[[Any], Any], type_=STRING) -> pa.Array:
+    """`func` applied once per distinct value of `column`, as an array as long as the column."""
+    values, codes = encode(column)
+    mapped = pa.array([func(v) for v in values], type_)
+    return mapped.take(pa.array(codes)) if len(codes) else mapped.slice(0, 0)

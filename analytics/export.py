@@ -1,0 +1,47 @@
+"""The figures for other tools: stats.json and one CSV per table (plus daily.csv)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+
+def write_json(stats: dict, out_dir: Path) -> Path:
+    """Write out_dir/stats.json (UTF-8, indented, tables in the order given)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "stats.json"
+    text = json.dumps(stats, ensure_ascii=False, indent=2) + "\n"
+    _replace(target, text)
+    return target
+
+
+def write_csvs(stats: dict, out_dir: Path) -> list[Path]:
+    """Write out_dir/<table>.csv for every table and out_dir/daily.csv; return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [_write_csv(out_dir / "daily.csv", stats.get("daily", []), ["date"])]
+    for name, table in stats.get("tables", {}).items():
+        written.append(_write_csv(out_dir / f"{name}.csv", table.get("rows", []), ["key", "count"]))
+    return written
+
+
+def _write_csv(target: Path, rows: list[dict], leading: list[str]) -> Path:
+    """Columns: the leading ones, then every other column in first-seen order."""
+    columns = list(leading)
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    partial = target.with_name(f".{target.name}.part")
+    with open(partial, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    partial.replace(target)
+    return target
+
+
+def _replace(target: Path, text: str) -> None:
+    partial = target.with_name(f".{target.name}.part")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)  # a nightly run never leaves half a file behind

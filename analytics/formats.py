@@ -1,0 +1,190 @@
+"""Access-log formats as nginx `log_format` strings, compiled to one RE2 regex each, and detection.
+
+Every format is a list of tokens: literal text or an nginx `$variable`. The regex captures the
+variables the pipeline uses; the same tokens write an anonymised line back in the same format
+(variables the pipeline does not know are written as "-", since they may name a person).
+Quoted values accept Apache's `\\"` and nginx's `\\x22` escapes, so a quote inside a user agent
+never splits a field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# A quoted value: anything but a quote, or a backslash escape (Apache `\"`, nginx `\x22`).
+QUOTED = r'(?:[^"\\]|\\.)*'
+TIME_LOCAL = r"[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}"
+TIME_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[+-][0-9]{2}:[0-9]{2}|Z)"
+
+# nginx variable -> (field the pipeline reads, fixed pattern or None to derive from context).
+VARIABLES: dict[str, tuple[str, str | None]] = {
+    "remote_addr": ("ip", None),
+    "remote_ident": ("ident", None),
+    "remote_user": ("user", None),
+    "time_local": ("time", TIME_LOCAL),
+    "time_iso8601": ("time_iso", TIME_ISO),
+    "request": ("request", None),
+    "status": ("status", "[0-9]{3}"),
+    "body_bytes_sent": ("bytes", "[0-9]+|-"),
+    "bytes_sent": ("bytes", "[0-9]+|-"),
+    "http_referer": ("referrer", None),
+    "http_user_agent": ("ua", None),
+    "host": ("vhost", None),
+    "server_name": ("vhost", None),
+    "http_host": ("vhost", None),
+    "http_x_forwarded_for": ("xff", None),
+    "rest": ("rest", ".*"),
+}
+# Fields the pipeline needs; the others are matched without capturing them.
+USED = {
+    "ip",
+    "time",
+    "time_iso",
+    "request",
+    "status",
+    "bytes",
+    "referrer",
+    "ua",
+    "vhost",
+    "xff",
+    "rest",
+}
+NAMED = {
+    "combined": '$remote_addr $remote_ident $remote_user [$time_local] "$request" $status '
+    '$body_bytes_sent "$http_referer" "$http_user_agent"$rest',
+    "common": '$remote_addr $remote_ident $remote_user [$time_local] "$request" $status '
+    "$body_bytes_sent",
+    "vhost_combined": '$host $remote_addr $remote_ident $remote_user [$time_local] "$request" '
+    '$status $body_bytes_sent "$http_referer" "$http_user_agent"$rest',
+    "vhost_common": '$host $remote_addr $remote_ident $remote_user [$time_local] "$request" '
+    "$status $body_bytes_sent",
+}
+# Detection order: on a tie the earlier, richer format wins.
+DETECT_ORDER = ("combined", "vhost_combined", "common", "vhost_common")
+_VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)\}")
+_GROUP = re.compile(r"\(\?P<(\w+)>")
+# RE2 extracts up to 4 groups with its fast one-pass engine; more fall back to a slower one.
+MAX_GROUPS = 4
+
+
+class FormatError(ValueError):
+    """A --log-format value that names no known format and is no usable nginx log_format."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """A literal piece of the line (`var` None) or a variable with the field it fills."""
+
+    text: str
+    var: str | None = None
+    field: str | None = None
+    quoted: bool = False
+
+
+@dataclass(frozen=True)
+class LogFormat:
+    name: str
+    spec: str
+    tokens: tuple[Token, ...]
+    regex: str
+
+    @property
+    def fields(self) -> set[str]:
+        return {t.field for t in self.tokens if t.field in USED}
+
+    @property
+    def split_regexes(self) -> list[str]:
+        """The regex as several with at most 4 groups each, which RE2 runs much faster."""
+        names = _GROUP.findall(self.regex)
+        subsets = [set(names[i : i + MAX_GROUPS]) for i in range(0, len(names), MAX_GROUPS)]
+        return [
+            _GROUP.sub(lambda m, keep=keep: m.group(0) if m.group(1) in keep else "(?:", self.regex)
+            for keep in subsets or [set()]
+        ]
+
+
+def parse_spec(spec: str) -> tuple[Token, ...]:
+    """Split an nginx log_format string into literal and variable tokens."""
+    tokens: list[Token] = []
+    pos = 0
+    for m in _VARIABLE.finditer(spec):
+        if m.start() > pos:
+            tokens.append(Token(spec[pos : m.start()]))
+        var = m.group(1) or m.group(2)
+        field = VARIABLES.get(var, (var, None))[0]
+        quoted = spec[m.start() - 1 : m.start()] == '"' and spec[m.end() : m.end() + 1] == '"'
+        tokens.append(Token(m.group(0), var, field, quoted))
+        pos = m.end()
+    if pos < len(spec):
+        tokens.append(Token(spec[pos:]))
+    return tuple(tokens)
+
+
+def compile_format(name: str, spec: str) -> LogFormat:
+    """The anchored RE2 regex of a log_format string, one named group per used field."""
+    tokens = parse_spec(spec)
+    if not any(t.var for t in tokens):
+        raise FormatError(f"log format {spec!r} has no $variables")
+    if not {"remote_addr", "status"} <= {t.var for t in tokens} or not (
+        {"time_local", "time_iso8601"} & {t.var for t in tokens}
+    ):
+        raise FormatError(
+            "a log format needs at least $remote_addr, $time_local (or $time_iso8601) and $status"
+        )
+    parts, seen = ["^"], set()
+    for i, token in enumerate(tokens):
+        if token.var is None:
+            parts.append(re.escape(token.text))
+            continue
+        pattern = VARIABLES.get(token.var, (None, None))[1] or _context_pattern(tokens, i)
+        if token.field in USED and token.field not in seen:
+            seen.add(token.field)
+            parts.append(f"(?P<{token.field}>{pattern})")
+        else:
+            parts.append(f"(?:{pattern})")
+    parts.append(r"\r?\n?$")
+    if parts[-2] == "(?P<rest>.*)":  # one-pass needs an unambiguous end
+        parts[-2] = r"(?P<rest>[^\r\n]*)"
+    return LogFormat(name, spec, tokens, "".join(parts))
+
+
+def _context_pattern(tokens: tuple[Token, ...], i: int) -> str:
+    """A variable's value runs up to the literal after it: a quote, a bracket or a space."""
+    if tokens[i].quoted:
+        return QUOTED
+    following = tokens[i + 1].text if i + 1 < len(tokens) else ""
+    if not following:
+        return ".*"
+    stop = following[0]
+    return f"[^{re.escape(stop)}]*" if stop != " " else "[^ ]*"
+
+
+def get_format(name_or_spec: str) -> LogFormat:
+    """A named format (`combined`, `common`, `vhost_combined`, `vhost_common`) or an nginx string."""
+    key = name_or_spec.strip().lower().replace("-", "_")
+    if key in NAMED:
+        return compile_format(key, NAMED[key])
+    if "$" not in name_or_spec:
+        raise FormatError(
+            f"unknown log format {name_or_spec!r}: use one of {', '.join(NAMED)} "
+            "or an nginx log_format string such as '$remote_addr - [$time_local] \"$request\" ...'"
+        )
+    return compile_format("custom", name_or_spec)
+
+
+def detect_format(lines: list[str]) -> LogFormat | None:
+    """The named format that matches most of these lines, or None when none matches any."""
+    sample = pa.array([line.rstrip("\r\n") for line in lines if line.strip()], pa.string())
+    if len(sample) == 0:
+        return None
+    best, best_hits = None, 0
+    for name in DETECT_ORDER:
+        fmt = get_format(name)
+        hits = pc.sum(pc.match_substring_regex(sample, fmt.regex)).as_py() or 0
+        if hits > best_hits:
+            best, best_hits = fmt, hits
+    return best

@@ -1,0 +1,372 @@
+"""read → anonymise → classify → aggregate, block by block, for `report` and `anonymize`.
+
+The next blocks are parsed in worker threads while the current one is anonymised, classified
+and counted (pyarrow's kernels release the GIL), so the regex and the per-value work overlap.
+Memory stays flat: a few blocks in flight plus small per-block partial counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analytics import classify
+from analytics.aggregate import (
+    EVENT_COLUMNS,
+    Aggregator,
+    Block,
+    Vocabulary,
+    build_stats,
+    combine_keys,
+    merge_tidy,
+    visitor_tidy,
+)
+from analytics.anonymise import (
+    Anonymiser,
+    Clients,
+    DayKeys,
+    anonymised_lines,
+    anonymised_values,
+    split_query,
+    strip_referrer,
+)
+from analytics.formats import LogFormat, get_format
+from analytics.read import ReadError, Source, parse_lines, read_blocks, sniff_format, split_lines
+
+COMBINED = get_format("combined")
+PAGE_METHODS = ("GET", "HEAD")
+EPOCH = dt.date(1970, 1, 1)
+STATE_PERIOD_DAYS = 28
+PARSE_THREADS = 2
+
+
+@dataclass
+class Options:
+    log_format: LogFormat | None = None
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 48
+    own_host: str = ""
+    countries: object | None = None  # analytics.geoip.CountryLookup
+    aggregate: bool = True
+    anonymised_out: IO[bytes] | None = None
+    same_format: bool = True  # anonymised lines in the input's format, else combined
+    on_error: Callable[[str], None] = print
+    on_malformed: Callable[[str, str], None] | None = None
+    on_progress: Callable[[int], None] | None = None
+    day_keys: DayKeys | None = None
+    offsets: object | None = None  # analytics.state.State
+
+
+@dataclass
+class Result:
+    aggregator: Aggregator
+    errors: list[str] = field(default_factory=list)
+    lines: int = 0
+    malformed: int = 0
+    written: int = 0
+
+
+class Pipeline:
+    """One pass over the inputs; `finish()` turns what it collected into per-day counts."""
+
+    def __init__(self, options: Options) -> None:
+        self.o = options
+        self.anonymiser = Anonymiser(
+            options.ipv4_prefix, options.ipv6_prefix, options.day_keys, options.countries
+        )
+        self.names = {k: Vocabulary() for k in ("path", "agent", "referrer", "campaign", "country")}
+        self.agents: list[classify.Agent | None] = []
+        self.path_page: list[bool] = []
+        self.path_probe: list[bool] = []
+        self.result = Result(Aggregator())
+
+    def run(self, sources: list[Source]) -> Result:
+        with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
+            for source in sources:
+                try:
+                    self._read(source, pool)
+                except ReadError as e:
+                    self.result.errors.append(str(e))
+                    self.o.on_error(str(e))
+        return self.result
+
+    def _read(self, source: Source, pool: ThreadPoolExecutor) -> None:
+        """Parse up to PARSE_THREADS blocks ahead in the pool, process them in order."""
+        state = self.o.offsets
+        offset = state.resume_offset(source) if state is not None else 0
+        fmt = self.o.log_format
+        pending: deque = deque()
+        try:
+            try:
+                for block, end in read_blocks(source, offset):
+                    if fmt is None:
+                        fmt = sniff_format(block) or COMBINED
+                    pending.append((pool.submit(_prepare, block, fmt), end))
+                    if self.o.on_progress:
+                        self.o.on_progress(len(block))
+                    if len(pending) > PARSE_THREADS:
+                        offset = self._process_next(pending, fmt, source.name)
+            finally:  # a corrupt tail: the blocks read before it still count
+                while pending:
+                    offset = self._process_next(pending, fmt, source.name)
+        finally:
+            for job, _ in pending:
+                job.cancel()
+            if state is not None:
+                state.record(source, offset)
+
+    def _process_next(self, pending: deque, fmt: LogFormat, name: str) -> int:
+        job, end = pending.popleft()
+        self._process(job.result(), fmt, name)
+        return end
+
+    def _process(self, block: Prepared, fmt: LogFormat, name: str) -> None:
+        r = self.result
+        r.lines += block.lines
+        rows = block.rows
+        clients = self.anonymiser.clients(rows["ip"], rows["ua"], rows["day"])
+        bad_days = block.bad_days
+        if not clients.valid.all():  # not an IP address: malformed too
+            invalid = ~clients.valid
+            not_ip = block.all_lines.take(pa.array(rows["index"][invalid]))
+            block.bad_lines = pa.concat_arrays([block.bad_lines, not_ip])
+            bad_days = np.concatenate([bad_days, rows["day"][invalid].astype(np.float64)])
+            rows = _filter(rows, clients.valid)
+            clients = Clients(
+                *(_filter({"x": v}, clients.valid)["x"] for v in vars(clients).values())
+            )
+        if len(bad_days):
+            r.malformed += len(bad_days)
+            if self.o.on_malformed:
+                for line in block.bad_lines.to_pylist():
+                    self.o.on_malformed(name, line.rstrip("\r\n"))
+            dated = bad_days[~np.isnan(bad_days)].astype(np.int64)
+            r.aggregator.add_malformed(dated, undated=len(bad_days) - len(dated))
+        day = rows["day"]
+        if not len(day):
+            return
+        if self.o.anonymised_out is not None:
+            values = anonymised_values(
+                rows, clients.truncated, rows["method"], rows["clean_path"], rows["protocol"],
+                rows.get("stripped_referrer"), self.anonymiser,
+            )  # fmt: skip
+            tokens = fmt.tokens if self.o.same_format else COMBINED.tokens
+            if not self.o.same_format:
+                values.pop("rest", None)
+            _write_lines(anonymised_lines(tokens, values, len(day)), self.o.anonymised_out)
+            r.written += len(day)
+        if not self.o.aggregate:
+            return
+        status, size, method = rows["status_code"], rows["size"], rows["method"]
+        clean_path, campaign, ua = rows["clean_path"], rows["campaign"], rows["ua"]
+        referrer, country = rows.get("stripped_referrer"), clients.country
+        hour, ts, visitor = rows["hour"], rows["ts"], clients.visitor
+        path = self.names["path"].codes(clean_path)
+        self._classify_paths()
+        agent = self.names["agent"].codes(ua)
+        self._classify_agents()
+        page_path = np.asarray([*self.path_page, False])[path]
+        probe = np.asarray([*self.path_probe, False])[path]
+        robots_id = self.names["path"].ids.get(classify.ROBOTS_TXT, -2)
+        is_get = pc.fill_null(pc.is_in(method, pa.array(PAGE_METHODS)), False)
+        good_status = ((status >= 200) & (status < 300)) | (status == 304)
+        ua_bot = np.asarray([a is not None and a.bot is not None for a in self.agents] + [False])
+        block = Block(
+            day=day,
+            hour=hour,
+            ts=ts,
+            visitor=visitor,
+            status=status,
+            bytes=size,
+            path=path,
+            page=page_path & is_get.to_numpy(zero_copy_only=False) & good_status,
+            probe=probe,
+            robots=path == robots_id,
+            ua_bot=ua_bot[agent],
+            agent=agent,
+            referrer=self.names["referrer"].codes(referrer)
+            if referrer is not None
+            else np.full(len(day), -1, np.int32),
+            campaign=self.names["campaign"].codes(campaign),
+            country=self.names["country"].codes(country),
+        )
+        r.aggregator.add(block)
+
+    def _classify_paths(self) -> None:
+        for p in self.names["path"].values[len(self.path_page) :]:
+            self.path_page.append(classify.is_page(p))
+            self.path_probe.append(classify.is_probe(p))
+
+    def _classify_agents(self) -> None:
+        for ua in self.names["agent"].values[len(self.agents) :]:
+            self.agents.append(classify.classify_agent(ua))
+
+    def agent_info(self, code: int) -> tuple:
+        a = self.agents[code]
+        return (a.bot, a.browser, a.os, a.device)
+
+    def source_of(self, code: int) -> tuple | None:
+        s = _source(self.names["referrer"].values[code], self.o.own_host)
+        return (s.kind, s.name, s.host) if s else None
+
+
+@dataclass
+class Prepared:
+    """A parsed block: malformed lines apart, per-row columns of the good ones (`rows`)."""
+
+    lines: int
+    bad_lines: pa.Array
+    bad_days: np.ndarray  # the day of the line before each malformed one (NaN if none)
+    rows: dict
+    all_lines: pa.Array
+
+
+def _prepare(block: bytes, fmt: LogFormat) -> Prepared:
+    """Everything per block that needs no shared state, run in a worker thread."""
+    parsed = parse_lines(split_lines(block), fmt)
+    ok = parsed.ok
+    bad_days = np.zeros(0)
+    if not ok.all():
+        days = pd.Series(parsed.day, dtype="float64").where(ok).ffill().bfill()
+        bad_days = days[~ok].to_numpy(np.float64)
+    rows = dict(parsed.columns, day=parsed.day, hour=parsed.hour, ts=parsed.ts)
+    rows["index"] = np.arange(len(ok))
+    if "ua" not in rows:
+        rows["ua"] = pa.nulls(len(ok), pa.string())
+    bad_lines = parsed.lines.filter(pa.array(~ok))
+    rows = _filter(rows, ok)
+    # A shop's log repeats a few thousand request lines: split each distinct one once.
+    requests = pc.dictionary_encode(rows["request"])
+    method, raw_path, protocol = _split_request(requests.dictionary)
+    clean_path, campaign = split_query(raw_path)
+    for name, column in (
+        ("method", method), ("protocol", protocol), ("clean_path", clean_path), ("campaign", campaign)
+    ):  # fmt: skip
+        rows[name] = column.take(requests.indices)
+    if "referrer" in rows:
+        rows["stripped_referrer"] = strip_referrer(rows["referrer"])
+    rows["status_code"] = pc.cast(rows["status"], pa.int16()).to_numpy(zero_copy_only=False)
+    size = rows.get("bytes")
+    if size is not None:
+        size = pc.cast(pc.if_else(pc.equal(size, "-"), "0", size), pa.int64())
+        rows["size"] = size.to_numpy(zero_copy_only=False)
+    else:
+        rows["size"] = np.zeros(len(rows["day"]), np.int64)
+    return Prepared(len(ok), bad_lines, bad_days, rows, parsed.lines)
+
+
+def _filter(rows: dict, keep: np.ndarray) -> dict:
+    """Rows where `keep` is true, for Arrow and numpy columns alike."""
+    if keep.all():
+        return rows
+    mask = pa.array(keep)
+    return {k: v[keep] if isinstance(v, np.ndarray) else v.filter(mask) for k, v in rows.items()}
+
+
+def _split_request(request: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Method, path and protocol of request lines; nulls for `-` and junk requests."""
+    padded = pc.binary_join_element_wise(request, pa.scalar("  "), "")
+    parts = pc.split_pattern(padded, " ", max_splits=2)
+    method = pc.list_element(parts, 0)
+    path = pc.list_element(parts, 1)
+    protocol = pc.utf8_rtrim(pc.list_element(parts, 2), " ")
+    valid = pc.and_(
+        pc.match_substring_regex(method, r"^[A-Z][A-Z_-]{1,15}$"),
+        pc.greater(pc.utf8_length(path), 0),
+    )
+    valid = pc.fill_null(valid, False)
+    null = pa.scalar(None, pa.string())
+    protocol = pc.if_else(pc.equal(protocol, ""), null, protocol)
+    return (
+        pc.if_else(valid, method, null),
+        pc.if_else(valid, path, null),
+        pc.if_else(valid, protocol, null),
+    )
+
+
+_source_cache: dict[tuple[str, str], object] = {}
+
+
+def _source(referrer: str, own_host: str):
+    key = (referrer, own_host)
+    if key not in _source_cache:
+        _source_cache[key] = classify.referrer_source(referrer, own_host)
+    return _source_cache[key]
+
+
+def _write_lines(lines: pa.Array, out: IO[bytes]) -> None:
+    """Write an Arrow string array's bytes straight from its buffer."""
+    if len(lines) == 0:
+        return
+    lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
+    offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
+    data = lines.buffers()[2]
+    out.write(memoryview(data)[offsets[0] : offsets[-1]])
+
+
+def finish(pipeline: Pipeline, state=None) -> pd.DataFrame:
+    """All per-day counts: this run's plus the state's, recomputing days whose visitors are open."""
+    agg = pipeline.result.aggregator
+    stored = old_keys = old_events = None
+    if state is not None:
+        stored, old_keys, old_events = state.load(pipeline.names)
+    keys = combine_keys([_columns(old_keys), agg.keys()])
+    events = agg.events
+    if old_events is not None and len(old_events):
+        events.append(_columns(old_events))
+    pipeline._classify_agents()
+    derived_days = set(np.unique(keys["day"]).tolist())
+    if state is not None:
+        open_days = [d for d in derived_days if state.is_open(d)]
+        open_keys = _subset(keys, open_days)
+        open_events = _subset({c: events.column(c) for c in EVENT_COLUMNS}, open_days)
+    try:
+        derived = visitor_tidy(
+            keys, events, pipeline.names, pipeline.agent_info, pipeline.source_of
+        )
+    finally:
+        events.close()
+    tidy = merge_tidy([agg.request_tidy(pipeline.names["path"]), derived, stored])
+    if state is not None:
+        state.save(tidy, derived_days, open_keys, open_events, pipeline.names)
+    return tidy
+
+
+def _columns(frame: pd.DataFrame | None) -> dict | None:
+    return None if frame is None else {c: frame[c].to_numpy() for c in frame.columns}
+
+
+def _subset(columns: dict, days: list[int]) -> pd.DataFrame:
+    """Rows of `days` as a DataFrame (for the state's parquet files)."""
+    keep = np.isin(columns["day"], days)
+    return pd.DataFrame({c: v[keep] for c, v in columns.items()})
+
+
+def report_period(
+    tidy: pd.DataFrame, since: dt.date | None, until: dt.date | None, with_state: bool
+) -> tuple[int | None, int | None]:
+    """Days to report: --since/--until, else all days read (the last 28 days with --state)."""
+    days = tidy["day"]
+    end = (until - EPOCH).days if until else (int(days.max()) if len(days) else None)
+    if since:
+        start = (since - EPOCH).days
+    elif with_state and end is not None:
+        start = max(int(days.min()), end - STATE_PERIOD_DAYS + 1)
+    else:
+        start = int(days.min()) if len(days) else None
+    if start is not None and end is None:
+        end = start
+    return start, end
+
+
+def stats_for(tidy, start, end, settings, undated) -> dict:
+    return build_stats(tidy, settings=settings, start=start, end=end, undated_malformed=undated)

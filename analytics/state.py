@@ -1,0 +1,179 @@
+"""`--state DIR`: what was read already, and per-day counts that outlive the raw logs.
+
+A log file is recognised by its first bytes (decompressed, so `access.log.1` and the later
+`access.log.2.gz` are the same stream) and resumed at the byte offset read last time; its inode is
+kept as a hint for the log. Days whose visitor-key hash key still exists (until 48 hours after the
+day ends) keep their per-visitor rows, so a day split over two runs counts each visitor once; older
+days keep only counts: no IP address and no visitor key is ever written here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from analytics.aggregate import EVENT_COLUMNS, KEY_COLUMNS, REQUEST_TABLES, TIDY_COLUMNS, Vocabulary
+from analytics.anonymise import DayKeys
+from analytics.read import ReadError, Source, open_stream
+
+HEAD_BYTES = 1024
+FORGET_FILES_AFTER = dt.timedelta(days=60)
+# Event and key columns stored as text, re-coded into this run's vocabularies on load.
+TEXT_COLUMNS = {
+    "path": "path",
+    "referrer": "referrer",
+    "campaign": "campaign",
+    "country": "country",
+    "agent": "agent",
+}
+
+
+class StateError(Exception):
+    """A state folder that cannot be used; the message names it."""
+
+
+class State:
+    FILES = "files.json"
+    DAYS = "days.parquet"
+    OPEN_KEYS = "open-visitors.parquet"
+    OPEN_EVENTS = "open-pageviews.parquet"
+
+    def __init__(self, folder: Path, now: dt.datetime | None = None) -> None:
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StateError(f"{self.folder}: cannot create state folder ({e.strerror})") from None
+        if not self.folder.is_dir():
+            raise StateError(f"{self.folder}: not a folder")
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.day_keys = DayKeys(self.folder, self.now)
+        self.files: list[dict] = []
+        path = self.folder / self.FILES
+        if path.is_file():
+            try:
+                self.files = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as e:
+                raise StateError(f"{path}: not valid JSON ({e})") from None
+        self._heads: dict[str, bytes] = {}
+
+    # --- files and offsets -------------------------------------------------------------
+    def resume_offset(self, source: Source) -> int:
+        """Where to continue reading `source`: 0 for a new stream, else the offset read before."""
+        if source.path is None:
+            return 0
+        head = self._head(source)
+        self._heads[source.name] = head
+        matches = [r for r in self.files if _same_stream(r, head)]
+        best = max(matches, key=lambda r: r["head_len"], default=None)
+        if best is None:
+            return 0
+        if not source.is_gzip and os.path.getsize(source.path) < best["offset"]:
+            return 0  # truncated in place: a new stream with the same first line
+        return int(best["offset"])
+
+    def record(self, source: Source, offset: int) -> None:
+        if source.path is None:
+            return
+        head = self._heads.get(source.name) or self._head(source)
+        if not head:
+            return
+        digest = hashlib.sha256(head).hexdigest()
+        self.files = [
+            r
+            for r in self.files
+            if not (
+                r["head_len"] <= len(head)
+                and hashlib.sha256(head[: r["head_len"]]).hexdigest() == r["head"]
+            )
+        ]
+        self.files.append(
+            {
+                "name": source.name,
+                "inode": os.stat(source.path).st_ino,
+                "head_len": len(head),
+                "head": digest,
+                "offset": offset,
+                "seen": self.now.date().isoformat(),
+            }
+        )
+
+    @staticmethod
+    def _head(source: Source) -> bytes:
+        try:
+            with open_stream(source) as stream:
+                return stream.read(HEAD_BYTES)
+        except (ReadError, OSError, EOFError):
+            return b""
+
+    # --- counts --------------------------------------------------------------------------
+    def load(self, names: dict[str, Vocabulary]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """Stored per-day counts, and the per-visitor rows of days still open (re-coded)."""
+        days = self._read(self.DAYS, TIDY_COLUMNS)
+        keys = self._read(self.OPEN_KEYS, KEY_COLUMNS)
+        events = self._read(self.OPEN_EVENTS, EVENT_COLUMNS)
+        for frame in (keys, events):
+            for column in TEXT_COLUMNS:
+                if column in frame and len(frame):
+                    frame[column] = names[column].codes(pa.array(frame[column], pa.string()))
+        if len(events):
+            events["ts"] = events["ts"].astype(np.uint32)
+        return days, keys, events
+
+    def is_open(self, day: int) -> bool:
+        return self.day_keys.is_open(day)
+
+    def save(
+        self,
+        tidy: pd.DataFrame,
+        derived_days: set[int],
+        open_keys: pd.DataFrame,
+        open_events: pd.DataFrame,
+        names: dict[str, Vocabulary],
+    ) -> None:
+        """Counts of closed days, per-visitor rows of open days, file offsets and day keys."""
+        open_days = {d for d in derived_days if self.is_open(d)}
+        keep = tidy["table"].isin(REQUEST_TABLES) | ~tidy["day"].isin(open_days)
+        self._write(self.DAYS, tidy[keep])
+        for name, frame in ((self.OPEN_KEYS, open_keys), (self.OPEN_EVENTS, open_events)):
+            frame = frame[frame["day"].isin(open_days)].copy()
+            for column in TEXT_COLUMNS:
+                if column in frame:
+                    frame[column] = names[column].decode(frame[column].to_numpy())
+            self._write(name, frame)
+        cutoff = (self.now - FORGET_FILES_AFTER).date().isoformat()
+        self.files = [r for r in self.files if r.get("seen", "") >= cutoff]
+        self._atomic(self.FILES, json.dumps(self.files, indent=1).encode())
+        self.day_keys.save()
+
+    def _read(self, name: str, columns: list[str]) -> pd.DataFrame:
+        path = self.folder / name
+        if not path.is_file():
+            return pd.DataFrame({c: pd.Series(dtype="int64") for c in columns})
+        try:
+            return pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises several kinds for a damaged file
+            raise StateError(f"{path}: unreadable state file ({e})") from None
+
+    def _write(self, name: str, frame: pd.DataFrame) -> None:
+        tmp = self.folder / (name + ".tmp")
+        frame.reset_index(drop=True).to_parquet(tmp, index=False)
+        os.replace(tmp, self.folder / name)
+
+    def _atomic(self, name: str, data: bytes) -> None:
+        tmp = self.folder / (name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.folder / name)
+
+
+def _same_stream(record: dict, head: bytes) -> bool:
+    """Whether a stream starting with `head` is the one `record` was made from."""
+    n = record["head_len"]
+    return 0 < n <= len(head) and hashlib.sha256(head[:n]).hexdigest() == record["head"]

@@ -1,0 +1,150 @@
+"""Benchmark: `analytics report` against GoAccess on the same generated log, in one run.
+
+    .venv/bin/python bench/analytics.py                 # 1,000,000 lines
+    .venv/bin/python bench/analytics.py --lines 4000000 # also shows memory growth against 1M
+
+Prints lines/s (wall clock) and CPU seconds of each, the ratio, and each one's peak RSS (from
+wait4's rusage, so the child's own peak, not a sample). Goals from issue 5: at least 3x GoAccess's
+lines/s, peak RSS <= 500 MB, and 4M lines in no more than 1.2x the memory of 1M lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from analytics.sample import generate_log  # noqa: E402
+
+ANALYTICS = [sys.executable, "-c", "from analytics.cli import cli; cli()"]
+
+
+@dataclass
+class Run:
+    name: str
+    seconds: float
+    cpu: float
+    peak_mb: float
+    lines: int
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds
+
+
+def measure(name: str, argv: list[str], lines: int, stdin: Path | None = None) -> Run:
+    """Run argv once; wall time, user+sys CPU and peak RSS of the child."""
+    with open(stdin or os.devnull, "rb") as source:
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            argv, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        error = child.stderr.read().decode(errors="replace")
+        raise SystemExit(f"{name} failed ({child.returncode}): {error[-2000:]}")
+    child.stderr.close()
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(name, seconds, cpu, usage.ru_maxrss / 1024, lines)
+
+
+def best(runs: list[Run]) -> Run:
+    """The fastest of repeated runs (the machine is shared), with the highest peak seen."""
+    fastest = min(runs, key=lambda r: r.seconds)
+    fastest.peak_mb = max(r.peak_mb for r in runs)
+    return fastest
+
+
+def bench(log: Path, lines: int, work: Path, repeat: int) -> tuple[Run, Run]:
+    goaccess = shutil.which("goaccess")
+    if goaccess is None:
+        raise SystemExit("goaccess is not installed (Debian: sudo apt-get install goaccess)")
+    theirs = best(
+        [
+            measure(
+                "goaccess",
+                [
+                    goaccess,
+                    "--log-format=COMBINED",
+                    "--no-global-config",
+                    "--no-progress",
+                    "-o",
+                    str(work / "goaccess.json"),
+                    "-",
+                ],
+                lines,
+                stdin=log,
+            )
+            for _ in range(repeat)
+        ]
+    )
+    ours = best(
+        [
+            measure(
+                "analytics",
+                [*ANALYTICS, "report", str(log), "--out", str(work / "out"), "--no-goaccess"],
+                lines,
+            )
+            for _ in range(repeat)
+        ]
+    )
+    return theirs, ours
+
+
+def show(theirs: Run, ours: Run) -> None:
+    print(f"{'':10} {'lines':>10} {'wall s':>8} {'lines/s':>10} {'CPU s':>7} {'peak RSS':>9}")
+    for r in (theirs, ours):
+        print(
+            f"{r.name:10} {r.lines:>10,} {r.seconds:>8.2f} {r.lines_per_second:>10,.0f} "
+            f"{r.cpu:>7.2f} {r.peak_mb:>6.0f} MB"
+        )
+    print(
+        f"ratio: {ours.lines_per_second / theirs.lines_per_second:.2f}x GoAccess's lines/s "
+        f"(goal >= 3x); CPU time {theirs.cpu / ours.cpu:.2f}x less; "
+        f"peak RSS {ours.peak_mb:.0f} MB (goal <= 500 MB)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the fastest counts")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-analytics-") as tmp:
+        work = Path(tmp)
+        log = work / "access.log"
+        t = time.perf_counter()
+        generate_log(log, args.lines, seed=args.seed)
+        size = log.stat().st_size / 2**20
+        print(f"generated {args.lines:,} lines ({size:.0f} MB) in {time.perf_counter() - t:.1f} s")
+        theirs, ours = bench(log, args.lines, work, args.repeat)
+        show(theirs, ours)
+        if args.lines > 1_000_000:
+            small = work / "access-1m.log"
+            generate_log(small, 1_000_000, seed=args.seed)
+            base = measure(
+                "analytics",
+                [*ANALYTICS, "report", str(small), "--out", str(work / "out1"), "--no-goaccess"],
+                1_000_000,
+            )
+            print(
+                f"memory growth: {args.lines:,} lines {ours.peak_mb:.0f} MB vs 1,000,000 lines "
+                f"{base.peak_mb:.0f} MB = {ours.peak_mb / base.peak_mb:.2f}x (goal <= 1.2x)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Truncation, visitor keys and their 48-hour lifetime, query strings, X-Forwarded-For."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from analytics.anonymise import (
+    Anonymiser,
+    DayKeys,
+    campaign_of,
+    split_query,
+    strip_referrer,
+    truncate_ip,
+)
+
+DAY = (dt.date(2026, 10, 21) - dt.date(1970, 1, 1)).days
+
+
+@pytest.mark.parametrize(
+    ("ip", "v4", "v6", "expected"),
+    [
+        ("192.0.2.77", 24, 48, "192.0.2.0"),
+        ("192.0.2.77", 16, 48, "192.0.0.0"),
+        ("2001:db8:1234:5678::1", 24, 48, "2001:db8:1234::"),
+        ("2001:db8:1234:5678::1", 24, 32, "2001:db8::"),
+        ("::ffff:198.51.100.9", 24, 48, "198.51.100.0"),
+        ("[2001:db8::1]", 24, 48, "2001:db8::"),
+        ("not-an-ip", 24, 48, None),
+        ("", 24, 48, None),
+    ],
+)
+def test_truncate_ip(ip, v4, v6, expected):
+    assert truncate_ip(ip, v4, v6) == expected
+
+
+def test_visitor_key_same_day_same_client_only():
+    a = Anonymiser(day_keys=DayKeys(now=dt.datetime(2026, 10, 21, 12, tzinfo=dt.UTC)))
+    same = a.visitor_key(DAY, "192.0.2.1", "UA")
+    assert a.visitor_key(DAY, "192.0.2.1", "UA") == same
+    assert a.visitor_key(DAY, "192.0.2.2", "UA") != same  # same /24, other visitor
+    assert a.visitor_key(DAY, "192.0.2.1", "UA2") != same
+    assert a.visitor_key(DAY + 1, "192.0.2.1", "UA") != same  # a new key every day
+
+
+def test_clients_vectorised_matches_single_lookup():
+    a = Anonymiser(countries=None)
+    ips = pa.array(["192.0.2.1", "2001:db8::5", "bogus", "192.0.2.1"])
+    uas = pa.array(["A", "B", "C", "A"])
+    days = np.array([DAY, DAY, DAY, DAY + 1], np.int32)
+    c = a.clients(ips, uas, days)
+    assert c.valid.tolist() == [True, True, False, True]
+    assert c.truncated.to_pylist() == ["192.0.2.0", "2001:db8::", None, "192.0.2.0"]
+    assert c.visitor[0] == a.visitor_key(DAY, "192.0.2.1", "A")
+    assert c.visitor[3] == a.visitor_key(DAY + 1, "192.0.2.1", "A")
+    assert c.visitor[0] != c.visitor[3]
+
+
+def test_day_keys_persist_only_48_hours_after_the_day(tmp_path):
+    # The day of 21 Oct ends first at UTC+14: 21 Oct 10:00 UTC.
+    day_end = dt.datetime(2026, 10, 21, 10, tzinfo=dt.UTC)
+    keys = DayKeys(tmp_path, now=day_end + dt.timedelta(hours=47))
+    key = keys.key(DAY)
+    keys.save()
+    stored = json.loads((tmp_path / DayKeys.FILE).read_text())
+    assert stored == {str(DAY): key.hex()}
+    assert oct((tmp_path / DayKeys.FILE).stat().st_mode & 0o777) == "0o600"
+    assert DayKeys(tmp_path, now=day_end + dt.timedelta(hours=47)).key(DAY) == key
+    later = DayKeys(tmp_path, now=day_end + dt.timedelta(hours=49))
+    assert later.keys == {}
+    later.save()
+    assert json.loads((tmp_path / DayKeys.FILE).read_text()) == {}
+
+
+def test_query_strings_dropped_utm_become_campaign():
+    paths = pa.array(
+        [
+            "/contact/?email=a@example.com&token=abc",
+            "/?utm_source=flyer&utm_campaign=opening&fbclid=x",
+            "/plain/",
+            None,
+        ]
+    )
+    clean, campaign = split_query(paths)
+    assert clean.to_pylist() == ["/contact/", "/", "/plain/", None]
+    assert campaign.to_pylist() == [None, "flyer / opening", None, None]
+    assert campaign_of("/?utm_medium=email") == "email"
+
+
+def test_referrer_loses_query_and_user_info():
+    refs = pa.array(
+        ["https://user:pw@www.google.com/search?q=laptop+repair", "-", "", "android-app://x"]
+    )
+    assert strip_referrer(refs).to_pylist() == [
+        "https://www.google.com/search",
+        "-",
+        "",
+        "android-app://x",
+    ]
+
+
+def test_addresses_in_forwarded_for_are_truncated():
+    a = Anonymiser()
+    text = pa.array(['"203.0.113.9, 2001:db8:aa:bb::1, ::ffff:198.51.100.3"', " 0.004", None])
+    assert a.truncate_in_text(text).to_pylist() == [
+        '"203.0.113.0, 2001:db8:aa::, 198.51.100.0"',
+        " 0.004",
+        None,
+    ]

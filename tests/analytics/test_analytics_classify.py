@@ -1,0 +1,91 @@
+"""Bots, probes, pages vs assets, devices and referrer grouping."""
+
+from __future__ import annotations
+
+import pytest
+
+from analytics.classify import classify_agent, is_page, is_probe, referrer_source
+
+
+@pytest.mark.parametrize(
+    ("ua", "bot"),
+    [
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "Googlebot"),
+        ("", "(no user agent)"),
+        ("-", "(no user agent)"),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "HeadlessChrome/130.0.0.0 Safari/537.36",
+            "HeadlessChrome",
+        ),
+        ("curl/8.5.0", "curl"),
+        ("python-requests/2.32.3", "python-requests"),
+    ],
+)
+def test_bots(ua, bot):
+    agent = classify_agent(ua)
+    assert agent.bot is not None
+    assert bot.lower() in agent.bot.lower()
+
+
+def test_browser_os_device(agents):
+    chrome = classify_agent(agents.chrome)
+    assert (chrome.bot, chrome.browser, chrome.os, chrome.device) == (
+        None,
+        "Chrome",
+        "Windows",
+        "Desktop",
+    )
+    iphone = classify_agent(
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+    )
+    assert (iphone.browser, iphone.os, iphone.device) == ("Mobile Safari", "iOS", "Mobile")
+    ipad = classify_agent(
+        "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.0 Mobile/15E148 Safari/604.1"
+    )
+    assert ipad.device == "Tablet"
+
+
+@pytest.mark.parametrize(
+    "path", ["/wp-login.php", "/.env", "/xmlrpc.php", "/.git/config", "/wp-admin/", "/index.php"]
+)
+def test_probes(path):
+    assert is_probe(path)
+
+
+@pytest.mark.parametrize("path", ["/", "/diensten/", "/en/contact/", "/privacy.html", "/robots"])
+def test_not_probes_and_pages(path):
+    assert not is_probe(path)
+    assert is_page(path)
+
+
+@pytest.mark.parametrize(
+    "path", ["/theme/css/style.css", "/favicon.ico", "/robots.txt", "/sitemap.xml", "/a.JPG", None]
+)
+def test_assets(path):
+    assert not is_page(path)
+
+
+@pytest.mark.parametrize(
+    ("referrer", "expected"),
+    [
+        ("https://www.google.nl/", ("google.nl", "search", "Google")),
+        ("https://duckduckgo.com/", ("duckduckgo.com", "search", "DuckDuckGo")),
+        ("https://search.brave.com/search", ("search.brave.com", "search", "Brave Search")),
+        ("https://l.facebook.com/l.php", ("l.facebook.com", "social", "Facebook")),
+        ("https://t.co/abc", ("t.co", "social", "X (Twitter)")),
+        ("https://blog.example.org/post", ("blog.example.org", "website", "blog.example.org")),
+    ],
+)
+def test_referrer_groups(referrer, expected):
+    source = referrer_source(referrer, "www.itfixe.example")
+    assert (source.host, source.kind, source.name) == expected
+
+
+@pytest.mark.parametrize(
+    "referrer", ["-", "", None, "https://www.itfixe.example/diensten/", "https://itfixe.example/"]
+)
+def test_own_site_and_empty_referrers_are_not_sources(referrer):
+    assert referrer_source(referrer, "www.itfixe.example") is None

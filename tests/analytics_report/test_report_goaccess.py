@@ -1,0 +1,71 @@
+"""GoAccess for real: the dashboard and JSON from an anonymised sample log, and its errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from analytics.goaccess import GoAccessError, GoAccessNotFound, build_dashboard, goaccess_json
+from analytics.sample import generate_log
+
+# The loose /24 truncation a test can do without the pipeline; the CLI tests use the real one.
+IPV4 = re.compile(r"^(\d+\.\d+\.\d+)\.\d+ ", re.M)
+
+
+@pytest.fixture(scope="module")
+def anonymised_log(tmp_path_factory):
+    raw = tmp_path_factory.mktemp("goaccess") / "raw.log"
+    generate_log(raw, 3_000, seed=11, ipv6_share=0.0)
+    text = IPV4.sub(r"\1.0 ", raw.read_text(encoding="utf-8")).replace("::ffff:", "")
+    log = raw.with_name("anon.log")
+    log.write_text(text, encoding="utf-8")
+    return log
+
+
+def test_dashboard_is_written(tmp_path, anonymised_log):
+    out = tmp_path / "goaccess.html"
+    build_dashboard(anonymised_log, out)
+    html = out.read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    assert "GoAccess" in html
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_dashboard_loads_nothing_from_another_origin(tmp_path, anonymised_log):
+    out = tmp_path / "goaccess.html"
+    build_dashboard(anonymised_log, out)
+    html = out.read_text(encoding="utf-8")
+    assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)=["']?(https?:)?//""", html)
+    assert not re.search(r"""@import|url\(\s*["']?(https?:)?//""", html)
+    # Its WebSocket client only starts for --real-time-html, which sets window.connection.
+    assert not re.search(r"\bconnection\s*=\s*\{", html)
+
+
+def test_json_counts_every_line(anonymised_log):
+    report = goaccess_json(anonymised_log)
+    assert report["general"]["total_requests"] == 3_000
+    days = {row["data"] for row in report["visitors"]["data"]}
+    assert days == {f"202610{d}" for d in range(21, 28)}
+
+
+def test_failure_carries_goaccess_message(tmp_path):
+    log = tmp_path / "hashed.log"
+    # A hash where the address should be: GoAccess refuses the whole log.
+    log.write_text(
+        'a1b2c3d4e5 - - [21/Oct/2026:10:00:00 +0200] "GET / HTTP/1.1" 200 5 "-" "x"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "goaccess.html"
+    with pytest.raises(GoAccessError, match=r"goaccess failed on .*hashed\.log") as raised:
+        build_dashboard(log, out)
+    assert "valid" in str(raised.value).lower() or "parse" in str(raised.value).lower()
+    assert list(tmp_path.iterdir()) == [log]  # no half-written dashboard
+
+
+def test_missing_goaccess_says_what_to_do(tmp_path, anonymised_log, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without goaccess on it
+    with pytest.raises(GoAccessNotFound, match=r"install .*--no-goaccess"):
+        build_dashboard(anonymised_log, tmp_path / "goaccess.html")
+    with pytest.raises(GoAccessNotFound):
+        goaccess_json(anonymised_log)

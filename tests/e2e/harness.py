@@ -1,0 +1,230 @@
+"""What the deployment tests run: the repo's nginx config rendered for a temporary folder and run
+by Debian's nginx, `repairs serve` as a subprocess, and Chromium reaching the site by its real
+host name (resolved to loopback). Imported as `e2e.harness`."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from support import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+BIN = Path(sys.executable).parent
+# A browser's user agent: the analytics tool counts HeadlessChrome as a bot.
+DESKTOP_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+# The parts of nginx.conf that Debian's package ships and a real host already has; the site
+# files under test are included from the rendered deploy/nginx config.
+MAIN_CONF = """\
+daemon off;
+{user}
+worker_processes 1;
+pid {run}/nginx.pid;
+error_log {run}/nginx-main-error.log;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    sendfile on;
+    client_body_temp_path {run}/body;
+    proxy_temp_path {run}/proxy;
+    fastcgi_temp_path {run}/fastcgi;
+    uwsgi_temp_path {run}/uwsgi;
+    scgi_temp_path {run}/scgi;
+    {extra}
+    include {site_conf};
+}}
+"""
+
+
+@functools.cache
+def load_render():
+    """deploy/render.py as a module (deploy/ is scripts, not an installed package)."""
+    spec = importlib.util.spec_from_file_location("deploy_render", ROOT / "deploy" / "render.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def security_headers() -> dict[str, str]:
+    """The headers deploy/nginx/security-headers.conf adds, as the tests expect them."""
+    return load_render().security_headers()
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, log: Path, timeout=20.0) -> None:
+    """Block until something listens on loopback `port`; fail with the log if `proc` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}:\n{_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not listen on port {port}:\n{_tail(log)}")
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a process this test started (its own process group), killing it if it hangs."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@dataclass
+class Nginx:
+    url: str
+    port: int
+    conf_dir: Path
+    log_dir: Path
+
+    def log(self, name: str = "access.log") -> Path:
+        return self.log_dir / name
+
+
+@contextlib.contextmanager
+def run_nginx(
+    tmp: Path,
+    site: Path,
+    *,
+    handler_port: int,
+    access_logs=("combined", "anonymised"),
+    extra_http: str = "",
+) -> Iterator[Nginx]:
+    """Render the repo's config (plain-HTTP variant) for `tmp` and run nginx in the foreground.
+
+    `extra_http`: test-only lines for nginx.conf's http block.
+    """
+    render = load_render()
+    from shop import config
+
+    port = free_port()
+    run, logs = tmp / "run", tmp / "logs"
+    run.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(exist_ok=True)
+    site_conf = render.render_nginx(
+        tmp / "conf",
+        config.load(ROOT / "shop.toml"),
+        listen=f"127.0.0.1:{port}",
+        site_root=str(site),
+        handler=f"127.0.0.1:{handler_port}",
+        log_dir=str(logs),
+        access_logs=access_logs,
+    )
+    # Workers of a root master drop to `nobody`, who may not read pytest's 0700 folders.
+    user = "user root;" if os.geteuid() == 0 else ""
+    main = tmp / "nginx.conf"
+    main.write_text(
+        MAIN_CONF.format(user=user, run=run, site_conf=site_conf, extra=extra_http),
+        encoding="utf-8",
+    )
+    check = subprocess.run([NGINX, "-t", "-p", str(run), "-c", str(main)], capture_output=True)
+    assert check.returncode == 0, check.stderr.decode()
+    out = tmp / "nginx.out"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [NGINX, "-p", str(run), "-c", str(main)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_port(port, proc, "nginx", out)
+        yield Nginx(f"http://127.0.0.1:{port}", port, tmp / "conf", logs)
+    finally:
+        stop(proc)
+
+
+@dataclass
+class Handler:
+    port: int
+    env: dict[str, str]
+
+    def admin(self, *args: str) -> subprocess.CompletedProcess:
+        """Run a `repairs` admin command against the same database."""
+        return subprocess.run(
+            [str(BIN / "repairs"), *args], env=self.env, capture_output=True, text=True
+        )
+
+
+@contextlib.contextmanager
+def run_handler(tmp: Path, *, smtp_port: int, site_origin: str) -> Iterator[Handler]:
+    """`repairs serve` on a free loopback port, mailing to the SMTP sink."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SHOP_CONFIG": str(ROOT / "shop.toml"),
+        "REPAIRS_DB": str(tmp / "repairs.sqlite3"),
+        "REPAIRS_SMTP_HOST": "127.0.0.1",
+        "REPAIRS_SMTP_PORT": str(smtp_port),
+        "REPAIRS_SMTP_TLS": "none",
+        "REPAIRS_OWNER_EMAIL": "owner@itfixe.example",
+        "REPAIRS_ALLOWED_ORIGINS": site_origin,
+        "REPAIRS_SITE_URL": site_origin,
+    }
+    out = tmp / "repairs.out"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [str(BIN / "repairs"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_port(port, proc, "repairs serve", out)
+        yield Handler(port, env)
+    finally:
+        stop(proc)
+
+
+@contextlib.contextmanager
+def browser_for_host(playwright, host: str, port: int):
+    """Chromium that resolves `host` to nginx on loopback, so the site has its real origin."""
+    rules = f"--host-resolver-rules=MAP {host}:80 127.0.0.1:{port}"
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rules])
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+def unit_commands(unit: Path, paths: dict[str, str]) -> list[list[str]]:
+    """The ExecStart= command lines of a systemd unit as argv lists, with `paths` replaced.
+
+    Undoes systemd's own escapes ($$ and %%); shlex splits the quoting as systemd does here.
+    """
+    commands = []
+    for line in unit.read_text().replace("\\\n", " ").splitlines():
+        if line.startswith("ExecStart="):
+            command = line.removeprefix("ExecStart=").replace("$$", "$").replace("%%", "%")
+            for old, new in paths.items():
+                command = command.replace(old, new)
+            commands.append(shlex.split(command))
+    return commands

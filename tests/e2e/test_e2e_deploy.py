@@ -1,0 +1,237 @@
+"""The whole deployed path on loopback: the repo's nginx config serving the built site and proxying
+the form to `repairs serve`, a real SMTP server, Chromium walking from the home page to the
+thank-you page, then `analytics report` on the logs nginx wrote."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from e2e.harness import (
+    BIN,
+    DESKTOP_UA,
+    Handler,
+    Nginx,
+    browser_for_host,
+    run_handler,
+    run_nginx,
+    security_headers,
+    unit_commands,
+)
+from support import ROOT, SMTPSink
+
+from shop import config
+from shop.site import page_path
+
+pytestmark = pytest.mark.e2e
+
+HOST = urlsplit(config.load(ROOT / "shop.toml").site.url).hostname
+# The browser reaches nginx by the shop's real host name (port 80 mapped to nginx on loopback).
+ORIGIN = f"http://{HOST}"
+CUSTOMER = {
+    "name": "Jan de Vries",
+    "email": "jan@klant.example",
+    "phone": "06 12345678",
+    "device": "Laptop, HP Pavilion 15",
+    "description": "Start niet meer op na een update.",
+}
+CLIENT_IP = "127.0.0.1"
+MASKED_IP = "127.0.0.0"
+LOGS = {"combined": "access.log", "anonymised": "access-anonymised.log"}
+
+
+@dataclass
+class Visit:
+    ref: str
+    thanks_text: str
+    request_urls: list[str]
+    cookies: list
+    console_errors: list[str]
+    headers: dict[str, list[dict]]  # path -> its first response's headers (duplicates kept)
+    mails: list[EmailMessage]
+    handler: Handler
+    nginx: Nginx
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def visit(built_site, tmp_path_factory, playwright) -> Visit:
+    """Deploy everything, walk the site once as a visitor, and keep what was observed."""
+    tmp = tmp_path_factory.mktemp("deploy")
+    sink = SMTPSink()
+    sink.start()
+    try:
+        with (
+            run_handler(tmp, smtp_port=sink.port, site_origin=ORIGIN) as handler,
+            run_nginx(tmp, built_site, handler_port=handler.port) as nginx,
+            browser_for_host(playwright, HOST, nginx.port) as browser,
+        ):
+            context = browser.new_context(user_agent=DESKTOP_UA)
+            try:
+                page = context.new_page()
+                urls: list[str] = []
+                errors: list[str] = []  # a CSP violation shows up here
+                headers: dict[str, list[dict]] = {}
+                page.on("request", lambda r: urls.append(r.url))
+                page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+                page.on(
+                    "response",
+                    lambda r: headers.setdefault(urlsplit(r.url).path, r.headers_array()),
+                )
+                assert page.goto(ORIGIN + "/").status == 200
+                page.click(f'nav a[href="{page_path("repair")}"]')
+                page.wait_for_url(ORIGIN + page_path("repair"))
+                for field, value in CUSTOMER.items():
+                    page.fill(f'form [name="{field}"]', value)
+                page.click('form [type="submit"]')
+                page.wait_for_url(re.compile(r".*/api/repair-request/thanks\?.*"))
+                ref = parse_qs(urlsplit(page.url).query)["ref"][0]
+                thanks_text = page.inner_text("main")
+                cookies = context.cookies()
+            finally:
+                context.close()
+            mails = list(sink.wait_for(2))
+    finally:
+        sink.stop()
+    return Visit(ref, thanks_text, urls, cookies, errors, headers, mails, handler, nginx, tmp)
+
+
+def test_visitor_lands_on_thank_you_page_with_reference(visit):
+    assert re.fullmatch(r"R-\d{4}-\d{4,}", visit.ref)
+    assert visit.ref in visit.thanks_text
+
+
+def test_request_is_in_the_database(visit):
+    shown = visit.handler.admin("show", visit.ref)
+    assert shown.returncode == 0, shown.stderr
+    for value in (CUSTOMER["name"], CUSTOMER["email"], CUSTOMER["description"]):
+        assert value in shown.stdout
+    listed = visit.handler.admin("list")
+    assert listed.returncode == 0, listed.stderr
+    assert visit.ref in listed.stdout
+
+
+def test_owner_notice_and_customer_confirmation_arrived(visit):
+    by_recipient = {m["To"].addresses[0].addr_spec: m for m in visit.mails}
+    assert set(by_recipient) == {"owner@itfixe.example", CUSTOMER["email"]}
+    notice = by_recipient["owner@itfixe.example"]
+    assert notice["Reply-To"].addresses[0].addr_spec == CUSTOMER["email"]
+    assert CUSTOMER["description"] in notice.get_body(("plain",)).get_content()
+    confirmation = by_recipient[CUSTOMER["email"]]
+    assert visit.ref in confirmation["Subject"] + confirmation.get_body(("plain",)).get_content()
+
+
+def test_browser_saw_no_cookie_no_other_origin_no_error(visit):
+    assert visit.cookies == []
+    assert not any(h["name"].lower() == "set-cookie" for hs in visit.headers.values() for h in hs)
+    # Chromium ignores (and says so) the handler's Cross-Origin-Opener-Policy on plain HTTP,
+    # which only this loopback test uses; every other console error counts.
+    errors = [e for e in visit.console_errors if "origin was untrustworthy" not in e]
+    assert errors == []
+    origins = {f"{u.scheme}://{u.netloc}" for u in map(urlsplit, visit.request_urls)}
+    assert origins == {ORIGIN}
+    # The walk really went through nginx to the handler and back.
+    paths = iter(urlsplit(u).path for u in visit.request_urls)
+    walk = ["/", page_path("repair"), "/api/repair-request", "/api/repair-request/thanks"]
+    assert all(step in paths for step in walk)  # in this order
+
+
+@pytest.mark.parametrize(
+    "path", ["/", page_path("repair"), "/theme/css/style.css", "/api/repair-request/thanks"]
+)
+def test_responses_carry_the_security_headers_once(visit, path):
+    """From the snippet, exactly once each: on pages, theme assets and the handler's pages."""
+    got = visit.headers[path]
+    for name, value in security_headers().items():
+        values = [h["value"] for h in got if h["name"].lower() == name.lower()]
+        assert values == [value], f"{path}: {name}"
+    names = {h["name"].lower() for h in got}
+    assert {"content-security-policy", "referrer-policy", "x-content-type-options"} <= names
+
+
+def test_form_post_answer_carries_the_security_headers(visit):
+    got = {h["name"].lower(): h["value"] for h in visit.headers["/api/repair-request"]}
+    assert "content-security-policy" in got
+    assert "form-action" in got["content-security-policy"]
+
+
+def test_backup_unit_copies_the_database_and_the_copy_restores(visit, tmp_path):
+    """What repairs-backup.service runs, on this database; then the copy is used as restored."""
+    unit = ROOT / "deploy" / "systemd" / "repairs-backup.service"
+    paths = {"/var/lib/repairs/repairs.sqlite3": visit.handler.env["REPAIRS_DB"]}
+    paths["/var/backups/repairs"] = str(tmp_path)
+    for argv in unit_commands(unit, paths):
+        subprocess.run(argv, check=True, capture_output=True)
+    (backup,) = tmp_path.glob("repairs-*.sqlite3")
+    assert re.fullmatch(r"repairs-\d{4}-\d{2}-\d{2}\.sqlite3", backup.name)
+    restored = tmp_path / "restored" / "repairs.sqlite3"
+    restored.parent.mkdir()
+    shutil.copyfile(backup, restored)
+    env = {**visit.handler.env, "REPAIRS_DB": str(restored)}
+    shown = subprocess.run(
+        [str(BIN / "repairs"), "show", visit.ref], env=env, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert CUSTOMER["email"] in shown.stdout
+
+
+@pytest.fixture(scope="module")
+def reports(visit) -> dict[str, Path]:
+    """The nightly analytics-stats.service command on each access log nginx wrote."""
+    unit = ROOT / "deploy" / "systemd" / "analytics-stats.service"
+    out = {}
+    for kind, name in LOGS.items():
+        # The unit reads every access*.log* of the folder: give it one log at a time.
+        logs, stats = visit.tmp / f"logs-{kind}", visit.tmp / f"stats-{kind}"
+        logs.mkdir()
+        shutil.copyfile(visit.nginx.log(name), logs / name)
+        paths = {"/var/log/nginx/itfixe": str(logs), "/var/lib/itfixe-stats": str(stats)}
+        paths["/opt/itfixe/.venv/bin"] = str(BIN)
+        (command,) = unit_commands(unit, paths)
+        run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        assert run.returncode == 0, run.stderr
+        out[kind] = stats / "report"
+    return out
+
+
+def test_nginx_wrote_the_full_ip_only_to_the_combined_log(visit):
+    combined = visit.nginx.log(LOGS["combined"]).read_text().splitlines()
+    anonymised = visit.nginx.log(LOGS["anonymised"]).read_text().splitlines()
+    assert len(combined) == len(anonymised) >= 4
+    assert all(line.startswith(f"{CLIENT_IP} - ") for line in combined)
+    assert all(line.startswith(f"{MASKED_IP} - ") for line in anonymised)
+    # Apart from the address, the two logs are the same combined lines.
+    assert [a.split(" ", 1)[1] for a in anonymised] == [c.split(" ", 1)[1] for c in combined]
+
+
+@pytest.mark.parametrize("kind", sorted(LOGS))
+def test_stats_count_the_visit_as_pageviews_of_one_visitor(visit, reports, kind):
+    stats = json.loads((reports[kind] / "stats.json").read_text())
+    lines = visit.nginx.log(LOGS[kind]).read_text().splitlines()
+    assert stats["requests"] == len(lines)
+    # Home page, form page, thank-you page; the CSS, the icon and the POST are no pageviews.
+    assert stats["pageviews"] == 3
+    assert stats["visitors"] == 1
+    assert stats["bots"] == stats["malformed"] == 0
+    pages = (reports[kind] / "pages.csv").read_text()
+    assert page_path("repair") in pages
+
+
+@pytest.mark.parametrize("kind", sorted(LOGS))
+def test_no_full_ip_and_no_reference_in_any_output(visit, reports, kind):
+    """Report and state: the address only truncated, the thank-you page's query dropped."""
+    report = reports[kind]
+    files = [p for p in report.parent.rglob("*") if p.is_file()]
+    assert {"stats.json", "index.html", "goaccess.html"} <= {p.name for p in files}
+    for path in files:
+        data = path.read_bytes()
+        assert CLIENT_IP.encode() not in data, path
+        assert visit.ref.encode() not in data, path
+    assert MASKED_IP in (report / "goaccess.html").read_text()
