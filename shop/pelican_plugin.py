@@ -6,11 +6,17 @@ at build time from the same settings the handler and the analytics tool read.
 
 from __future__ import annotations
 
+import re
+
 from jinja2 import Environment, StrictUndefined
 from pelican import signals
 from pelican.contents import Page
 
 from shop.site import PAGE_PATHS
+
+# Markdown wraps a `{% if %}` standing on its own line in a paragraph; unwrap it so a
+# section left out by the condition leaves no empty <p> behind.
+LONE_STATEMENT = re.compile(r"<p>\s*(\{%[^{}]*%\})\s*</p>")
 
 
 def place_page(content) -> None:
@@ -33,7 +39,8 @@ def render_facts(content) -> None:
     env = Environment(undefined=StrictUndefined, autoescape=False)
     context = {k: v for k, v in content.settings.items() if k.isupper()}
     context["page"] = content
-    content._content = env.from_string(content._content).render(context)
+    text = LONE_STATEMENT.sub(r"\1", content._content)
+    content._content = env.from_string(text).render(context)
 
 
 def register() -> None:
