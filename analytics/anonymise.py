@@ -2,9 +2,10 @@
 
 What leaves this module is the truncated address, a country code and a 64-bit visitor key: a keyed
 BLAKE2b hash of IP + user agent under a random key per calendar day. Day keys live in memory, or in
-the state folder until 48 hours after their day ends, so a later run can recognise the same visitor
-on the same day but nobody can after that. Query strings (tokens, e-mail addresses) are dropped from
-paths and referrers, except `utm_*` parameters, which become the campaign.
+a keys file on tmpfs (never in the state folder) until 48 hours after their day ends, so a later
+run can recognise the same visitor on the same day but nobody can after that. Query strings
+(tokens, e-mail addresses) are dropped from paths and referrers, except `utm_*` parameters, which
+become the campaign.
 """
 
 from __future__ import annotations
@@ -60,28 +61,34 @@ def day_of(day: int) -> dt.date:
     return EPOCH + dt.timedelta(days=int(day))
 
 
+def key_is_open(day: int, now: dt.datetime) -> bool:
+    """True while `day`'s key may still be held: until 48 h after the day ends.
+
+    Days are the log's local days; the earliest any local day can end is at UTC+14, so
+    counting from there keeps a key no longer than 48 h in every time zone.
+    """
+    end = dt.datetime.combine(day_of(day + 1), dt.time(), dt.UTC) - EARLIEST_ZONE
+    return now < end + KEY_LIFETIME
+
+
 class DayKeys:
-    """Random per-day hash keys; with a folder they persist until 48 h after their day ends."""
+    """Random per-day hash keys, in memory or in a keys file (analytics.keydir: on tmpfs, never
+    in the state folder) until 48 h after their day ends."""
 
-    FILE = "day-keys.json"
-
-    def __init__(self, folder: Path | None = None, now: dt.datetime | None = None) -> None:
-        self.folder = folder
+    def __init__(self, path: Path | None = None, now: dt.datetime | None = None) -> None:
+        self.path = path
         self.now = now or dt.datetime.now(dt.UTC)
         self.keys: dict[int, bytes] = {}
-        if folder is not None and (folder / self.FILE).is_file():
-            stored = json.loads((folder / self.FILE).read_text(encoding="utf-8"))
-            self.keys = {int(d): bytes.fromhex(k) for d, k in stored.items()}
+        if path is not None and path.is_file():
+            try:
+                stored = json.loads(path.read_text(encoding="utf-8"))
+                self.keys = {int(d): bytes.fromhex(k) for d, k in stored.items()}
+            except (ValueError, AttributeError):  # damaged: new keys; open days may count twice
+                self.keys = {}
         self._forget_expired()
 
     def is_open(self, day: int) -> bool:
-        """True while `day`'s key may still be held: until 48 h after the day ends.
-
-        Days are the log's local days; the earliest any local day can end is at UTC+14, so
-        counting from there keeps a key no longer than 48 h in every time zone.
-        """
-        end = dt.datetime.combine(day_of(day + 1), dt.time(), dt.UTC) - EARLIEST_ZONE
-        return self.now < end + KEY_LIFETIME
+        return key_is_open(day, self.now)
 
     def key(self, day: int) -> bytes:
         if day not in self.keys:
@@ -89,16 +96,19 @@ class DayKeys:
         return self.keys[day]
 
     def save(self) -> None:
-        """Write the keys still allowed to exist (owner-only file); forget the rest."""
-        if self.folder is None:
+        """Write the keys still allowed to exist (owner-only file), or remove the file if none."""
+        if self.path is None:
             return
         self._forget_expired()
-        path = self.folder / self.FILE
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if not self.keys:
+            self.path.unlink(missing_ok=True)
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o600)
             json.dump({str(d): k.hex() for d, k in sorted(self.keys.items())}, f)
-        os.replace(tmp, path)
+        os.replace(tmp, self.path)
 
     def _forget_expired(self) -> None:
         self.keys = {d: k for d, k in self.keys.items() if self.is_open(d)}

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from analytics.formats import FormatError, get_format
 from analytics.read import expand_inputs, file_size
+from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE
 
 
 def _flat_memory() -> None:
@@ -85,13 +86,15 @@ def _progress(sources, label: str):
 prefix_options = [
     click.option(
         "--ipv4-prefix",
-        type=click.IntRange(8, 32),
-        help="Keep this many bits of an IPv4 address (default: shop.toml [privacy]).",
+        type=click.IntRange(*IPV4_PREFIX_RANGE),
+        help=f"Keep this many bits of an IPv4 address, {IPV4_PREFIX_RANGE[0]} to "
+        f"{IPV4_PREFIX_RANGE[1]} (default: shop.toml [privacy]).",
     ),
     click.option(
         "--ipv6-prefix",
-        type=click.IntRange(16, 128),
-        help="Keep this many bits of an IPv6 address (default: shop.toml [privacy]).",
+        type=click.IntRange(*IPV6_PREFIX_RANGE),
+        help=f"Keep this many bits of an IPv6 address, {IPV6_PREFIX_RANGE[0]} to "
+        f"{IPV6_PREFIX_RANGE[1]} (default: shop.toml [privacy]).",
     ),
     click.option(
         "--log-format",
@@ -100,6 +103,32 @@ prefix_options = [
         "(default: detected from the first lines of each file).",
     ),
 ]
+
+
+keys_dir_option = click.option(
+    "--keys-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Runtime folder on tmpfs for the visitor-hash keys of --state, never inside it "
+    "(default: $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR/itfixe-analytics, else "
+    "/dev/shm/itfixe-analytics-UID).",
+)
+
+
+def _open_state(state: Path, keys_dir: Path | None, warn: bool = True):
+    """The state folder, its day keys in a runtime folder (or memory, with a warning)."""
+    from analytics.keydir import MEMORY_ONLY, KeysDirError, keys_folder
+    from analytics.state import State, StateError
+
+    try:
+        folder = keys_folder(keys_dir)
+    except KeysDirError as e:
+        raise click.BadParameter(str(e), param_hint="--keys-dir") from None
+    if folder is None and warn:
+        click.echo(f"warning: {MEMORY_ONLY}", err=True)
+    try:
+        return State(state, keys_dir=folder)
+    except StateError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def with_prefix_options(func):
@@ -145,6 +174,7 @@ def cli() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder that remembers what was read and keeps daily counts (incremental runs).",
 )
+@keys_dir_option
 @click.option(
     "--since", type=click.DateTime(["%Y-%m-%d"]), help="First day to report (YYYY-MM-DD)."
 )
@@ -152,12 +182,13 @@ def cli() -> None:
 @with_prefix_options
 @click.option("--no-goaccess", is_flag=True, help="Do not build goaccess.html.")
 @click.option("--verbose", "-v", is_flag=True, help="Show each malformed line on stderr.")
-def report(logs, out, geoip, lang, state, since, until, ipv4_prefix, ipv6_prefix, log_format,
-           no_goaccess, verbose) -> None:  # fmt: skip
+def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, ipv6_prefix,
+           log_format, no_goaccess, verbose) -> None:  # fmt: skip
     """Read LOGS (files, globs, .gz, - for stdin) and write the report to --out.
 
     Without --since the report covers every day in the logs; with --state, the last 28 days.
-    With --state and no LOGS, the report is rebuilt from the stored counts alone.
+    With --state and no LOGS, the report is rebuilt from the stored counts alone. --state also
+    keeps the anonymised lines of those 28 days, so goaccess.html covers the same period.
 
     \b
     Examples:
@@ -166,28 +197,34 @@ def report(logs, out, geoip, lang, state, since, until, ipv4_prefix, ipv6_prefix
       analytics report /var/log/nginx/access.log* --state .stats-state --out stats
     """
     from analytics import pipeline
-    from analytics.state import State, StateError
+    from analytics.keptlines import KeptLines
+    from analytics.state import StateError
 
     shop = _shop()
     if not logs and state is None:
         raise click.UsageError(
             "give at least one LOG (or --state DIR to rebuild from stored counts)"
         )
+    if keys_dir is not None and state is None:
+        raise click.UsageError("--keys-dir holds the day keys of --state: give --state too")
     if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
     ipv4, ipv6 = _prefixes(shop, ipv4_prefix, ipv6_prefix)
     fmt = _log_format(log_format)
     countries = _countries(geoip)
+    saved = _open_state(state, keys_dir) if state is not None else None
     try:
-        saved = State(state) if state is not None else None
-    except StateError as e:
-        raise click.ClickException(str(e)) from None
+        kept = KeptLines(saved.folder) if saved is not None else None
+    except OSError as e:
+        raise click.ClickException(
+            f"{state}: cannot keep anonymised lines ({e.strerror})"
+        ) from None
     sources, errors = expand_inputs(list(logs))
     for message in errors:
         _error(message)
     out.mkdir(parents=True, exist_ok=True)
     goaccess_log = None
-    if not no_goaccess:
+    if not no_goaccess and kept is None:
         goaccess_log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives across the pass
             dir=out, prefix=".anonymised-", suffix=".log", delete=False
         )
@@ -199,6 +236,7 @@ def report(logs, out, geoip, lang, state, since, until, ipv4_prefix, ipv6_prefix
             own_host=urlsplit(shop.site.url).hostname or "",
             countries=countries,
             anonymised_out=goaccess_log,
+            kept_lines=kept,
             same_format=False,
             on_error=_error,
             on_malformed=_show_malformed if verbose else None,
@@ -215,6 +253,12 @@ def report(logs, out, geoip, lang, state, since, until, ipv4_prefix, ipv6_prefix
             tidy = pipeline.finish(run, saved)
         except StateError as e:
             raise click.ClickException(str(e)) from None
+        anonymised = goaccess_log.name if goaccess_log else None
+        if kept is not None:
+            kept.commit()
+            window_start, _ = pipeline.report_period(tidy, None, None, True)
+            if window_start is not None:
+                kept.prune(window_start)
         start, end = pipeline.report_period(
             tidy,
             since.date() if since else None,
@@ -228,8 +272,12 @@ def report(logs, out, geoip, lang, state, since, until, ipv4_prefix, ipv6_prefix
             "geoip_attribution": countries.attribution if countries else None,
         }
         stats = pipeline.stats_for(tidy, start, end, settings, result.aggregator.undated_malformed)
-        _write_outputs(stats, out, lang, goaccess_log.name if goaccess_log else None)
+        if kept is not None and not no_goaccess:
+            anonymised = kept.files(start, end) if start is not None else []
+        _write_outputs(stats, out, lang, anonymised)
     finally:
+        if kept is not None:
+            kept.discard()
         if goaccess_log is not None:
             goaccess_log.close()
             Path(goaccess_log.name).unlink(missing_ok=True)
@@ -257,8 +305,9 @@ def _show_malformed(source: str, line: str) -> None:
     click.echo(f"malformed line in {source}: {line[:500]}", err=True)
 
 
-def _write_outputs(stats: dict, out: Path, lang: str, anonymised_log: str | None) -> None:
-    """stats.json and CSVs, goaccess.html (from anonymised lines only), then index.html."""
+def _write_outputs(stats: dict, out: Path, lang: str, anonymised_log) -> None:
+    """stats.json and CSVs, goaccess.html (from anonymised lines only: a file, a list of files,
+    or None for no dashboard), then index.html."""
     from analytics.export import write_csvs, write_json
     from analytics.goaccess import GoAccessError, GoAccessNotFound, build_dashboard
     from analytics.report import write_report
@@ -267,7 +316,7 @@ def _write_outputs(stats: dict, out: Path, lang: str, anonymised_log: str | None
     write_csvs(stats, out)
     if anonymised_log is not None:
         try:
-            build_dashboard(Path(anonymised_log), out / "goaccess.html")
+            build_dashboard(anonymised_log, out / "goaccess.html")
         except (GoAccessNotFound, GoAccessError) as e:
             click.echo(f"warning: no goaccess.html: {e}", err=True)
     write_report(stats, out, lang)
@@ -349,7 +398,14 @@ def _open_output(output: str):
 @click.option("--days", type=click.IntRange(1), help="Keep this many days (default: shop.toml "
               "[privacy] raw_log_retention_days).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
-def purge_logs(logs, days, dry_run) -> None:
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Also drop the per-visitor rows (visitor keys) of days whose hash key has expired from "
+    "this report --state folder, and the expired keys.",
+)
+@keys_dir_option
+def purge_logs(logs, days, dry_run, state, keys_dir) -> None:
     """Delete raw logs (with full IPs) last written more than the retention period ago.
 
     LOGS are globs; the default is shop.toml [analytics] logs.
@@ -358,9 +414,12 @@ def purge_logs(logs, days, dry_run) -> None:
     Example:
       analytics purge-logs                       # uses shop.toml
       analytics purge-logs '/var/log/nginx/access.log.*' --days 7 --dry-run
+      analytics purge-logs --state /var/lib/itfixe-stats/state
     """
     from analytics.retention import purge_logs as purge
 
+    if keys_dir is not None and state is None:
+        raise click.UsageError("--keys-dir holds the day keys of --state: give --state too")
     shop = _shop()
     days = days or shop.privacy.raw_log_retention_days
     patterns = list(logs) or list(shop.analytics.logs)
@@ -371,5 +430,19 @@ def purge_logs(logs, days, dry_run) -> None:
     click.echo(f"{len(result.deleted)} {verb}, {len(result.kept)} younger than {days} days kept")
     for message in result.errors:
         _error(message)
+    if state is not None and not dry_run:
+        _drop_expired_visitors(state, keys_dir)
     if result.errors:
         sys.exit(1)
+
+
+def _drop_expired_visitors(state: Path, keys_dir: Path | None) -> None:
+    from analytics import pipeline
+    from analytics.state import StateError
+
+    saved = _open_state(state, keys_dir, warn=False)
+    try:
+        pipeline.compact(saved)
+    except StateError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{state}: visitor keys of days older than 48 hours dropped")

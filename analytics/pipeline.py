@@ -40,6 +40,7 @@ from analytics.anonymise import (
     strip_referrer,
 )
 from analytics.formats import LogFormat, get_format
+from analytics.keptlines import write_lines
 from analytics.read import ReadError, Source, parse_lines, read_blocks, sniff_format, split_lines
 
 COMBINED = get_format("combined")
@@ -58,6 +59,7 @@ class Options:
     countries: object | None = None  # analytics.geoip.CountryLookup
     aggregate: bool = True
     anonymised_out: IO[bytes] | None = None
+    kept_lines: object | None = None  # analytics.keptlines.KeptLines: anonymised lines per day
     same_format: bool = True  # anonymised lines in the input's format, else combined
     on_error: Callable[[str], None] = print
     on_malformed: Callable[[str, str], None] | None = None
@@ -154,7 +156,7 @@ class Pipeline:
         day = rows["day"]
         if not len(day):
             return
-        if self.o.anonymised_out is not None:
+        if self.o.anonymised_out is not None or self.o.kept_lines is not None:
             values = anonymised_values(
                 rows, clients.truncated, rows["method"], rows["clean_path"], rows["protocol"],
                 rows.get("stripped_referrer"), self.anonymiser,
@@ -162,7 +164,11 @@ class Pipeline:
             tokens = fmt.tokens if self.o.same_format else COMBINED.tokens
             if not self.o.same_format:
                 values.pop("rest", None)
-            _write_lines(anonymised_lines(tokens, values, len(day)), self.o.anonymised_out)
+            lines = anonymised_lines(tokens, values, len(day))
+            if self.o.anonymised_out is not None:
+                write_lines(lines, self.o.anonymised_out)
+            if self.o.kept_lines is not None:
+                self.o.kept_lines.write(lines, day)
             r.written += len(day)
         if not self.o.aggregate:
             return
@@ -303,16 +309,6 @@ def _source(referrer: str, own_host: str):
     return _source_cache[key]
 
 
-def _write_lines(lines: pa.Array, out: IO[bytes]) -> None:
-    """Write an Arrow string array's bytes straight from its buffer."""
-    if len(lines) == 0:
-        return
-    lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
-    offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
-    data = lines.buffers()[2]
-    out.write(memoryview(data)[offsets[0] : offsets[-1]])
-
-
 def finish(pipeline: Pipeline, state=None) -> pd.DataFrame:
     """All per-day counts: this run's plus the state's, recomputing days whose visitors are open."""
     agg = pipeline.result.aggregator
@@ -370,3 +366,8 @@ def report_period(
 
 def stats_for(tidy, start, end, settings, undated) -> dict:
     return build_stats(tidy, settings=settings, start=start, end=end, undated_malformed=undated)
+
+
+def compact(state) -> None:
+    """Turn the per-visitor rows of days whose hash key has expired into counts, reading no log."""
+    finish(Pipeline(Options()), state)

@@ -4,7 +4,8 @@ A log file is recognised by its first bytes (decompressed, so `access.log.1` and
 `access.log.2.gz` are the same stream) and resumed at the byte offset read last time; its inode is
 kept as a hint for the log. Days whose visitor-key hash key still exists (until 48 hours after the
 day ends) keep their per-visitor rows, so a day split over two runs counts each visitor once; older
-days keep only counts: no IP address and no visitor key is ever written here.
+days keep only counts: no IP address is ever written here, no visitor key outlives its day's hash
+key, and the hash keys themselves live elsewhere (analytics.keydir).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import pandas as pd
 import pyarrow as pa
 
 from analytics.aggregate import EVENT_COLUMNS, KEY_COLUMNS, REQUEST_TABLES, TIDY_COLUMNS, Vocabulary
-from analytics.anonymise import DayKeys
+from analytics.anonymise import DayKeys, key_is_open
+from analytics.keydir import KeysDirError, check_outside, keys_file
 from analytics.read import ReadError, Source, open_stream
 
 HEAD_BYTES = 1024
@@ -45,7 +47,12 @@ class State:
     OPEN_KEYS = "open-visitors.parquet"
     OPEN_EVENTS = "open-pageviews.parquet"
 
-    def __init__(self, folder: Path, now: dt.datetime | None = None) -> None:
+    LEGACY_KEYS = "day-keys.json"  # where earlier versions kept the hash keys
+
+    def __init__(
+        self, folder: Path, now: dt.datetime | None = None, keys_dir: Path | None = None
+    ) -> None:
+        """`keys_dir`: the runtime folder for the day keys (None: in memory for this run)."""
         self.folder = Path(folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -54,7 +61,17 @@ class State:
         if not self.folder.is_dir():
             raise StateError(f"{self.folder}: not a folder")
         self.now = now or dt.datetime.now(dt.UTC)
-        self.day_keys = DayKeys(self.folder, self.now)
+        if keys_dir is not None:
+            try:
+                check_outside(keys_dir, self.folder)
+            except KeysDirError as e:
+                raise StateError(str(e)) from None
+        path = keys_file(keys_dir, self.folder) if keys_dir is not None else None
+        self.day_keys = DayKeys(path, self.now)
+        legacy = self.folder / self.LEGACY_KEYS
+        if legacy.is_file():  # moved to the keys folder (or memory), off the disk
+            self.day_keys.keys = {**DayKeys(legacy, self.now).keys, **self.day_keys.keys}
+            legacy.unlink()
         self.files: list[dict] = []
         path = self.folder / self.FILES
         if path.is_file():
@@ -128,7 +145,8 @@ class State:
         return days, keys, events
 
     def is_open(self, day: int) -> bool:
-        return self.day_keys.is_open(day)
+        """Whether `day` may keep per-visitor rows: while its hash key may exist."""
+        return key_is_open(day, self.now)
 
     def save(
         self,

@@ -63,11 +63,19 @@ def render_template(path: Path, values: dict[str, str]) -> str:
 
 def ip_mask_rules(ipv4_prefix: int, ipv6_prefix: int) -> str:
     """nginx `map` lines that cut $remote_addr to the given prefixes (whole octets/hextets)."""
+    from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE
+
+    setting = f"shop.toml [privacy] ipv4_prefix = {ipv4_prefix}, ipv6_prefix = {ipv6_prefix}"
+    (v4_low, v4_high), (v6_low, v6_high) = IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE
+    if not (v4_low <= ipv4_prefix <= v4_high and v6_low <= ipv6_prefix <= v6_high):
+        raise RenderError(
+            f"{setting}: allowed are IPv4 /{v4_low} to /{v4_high} and IPv6 /{v6_low} to "
+            f"/{v6_high}, so that no full address is ever written"
+        )
     if ipv4_prefix % 8 or ipv6_prefix % 16:
         raise RenderError(
-            f"shop.toml [privacy] ipv4_prefix = {ipv4_prefix}, ipv6_prefix = {ipv6_prefix}: "
-            "nginx can cut an address only at whole octets (IPv4 /8, /16, /24, /32) and whole "
-            "hextets (IPv6 /16, /32, /48, ...); choose such prefixes or use the combined log"
+            f"{setting}: nginx can cut an address only at whole octets (IPv4 /8, /16, /24) and "
+            "whole hextets (IPv6 /16, /32, /48); choose such prefixes or use the combined log"
         )
     octets, hextets = ipv4_prefix // 8, ipv6_prefix // 16
     v4_kept = r"\.".join([r"\d+"] * octets)

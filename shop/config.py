@@ -79,10 +79,14 @@ class ShopConfig:
         return {f.name: vars(getattr(self, f.name)) for f in fields(self) if f.name != "path"}
 
 
+# IP prefixes kept: up to /24 and /48, so no setting can keep a whole address (coarser is allowed).
+IPV4_PREFIX_RANGE = (8, 24)
+IPV6_PREFIX_RANGE = (16, 48)
+
 # Whole-number settings and the range that makes sense for each.
 _RANGES = {
-    ("privacy", "ipv4_prefix"): (8, 32),
-    ("privacy", "ipv6_prefix"): (16, 128),
+    ("privacy", "ipv4_prefix"): IPV4_PREFIX_RANGE,
+    ("privacy", "ipv6_prefix"): IPV6_PREFIX_RANGE,
     ("privacy", "raw_log_retention_days"): (1, 3650),
     ("privacy", "closed_request_retention_months"): (1, 600),
     ("publish", "ssh_port"): (1, 65535),

@@ -24,9 +24,15 @@ def test_env_var_chooses_the_file(tmp_path, monkeypatch):
     [
         (
             "privacy",
-            {"ipv4_prefix": 33},
-            "[privacy] ipv4_prefix: must be a whole number from 8 to 32",
+            {"ipv4_prefix": 32},
+            "[privacy] ipv4_prefix: must be a whole number from 8 to 24, got 32",
         ),
+        (
+            "privacy",
+            {"ipv6_prefix": 128},
+            "[privacy] ipv6_prefix: must be a whole number from 16 to 48, got 128",
+        ),
+        ("privacy", {"ipv4_prefix": 7}, "[privacy] ipv4_prefix: must be a whole number from 8"),
         ("privacy", {"ipv6_prefix": "48"}, "[privacy] ipv6_prefix: must be a whole number"),
         ("privacy", {"newsletter": "yes"}, "[privacy] newsletter: must be true or false"),
         ("privacy", {"raw_log_retention_days": 0}, "[privacy] raw_log_retention_days"),

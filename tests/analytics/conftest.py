@@ -102,3 +102,12 @@ def agents():
 def rows():
     """`table(stats, name)`: a table's rows as {key: count}."""
     return table
+
+
+@pytest.fixture(scope="module", autouse=True)
+def runtime_directory(tmp_path_factory):
+    """A runtime folder for the day keys of `--state` runs (as systemd's RuntimeDirectory)."""
+    folder = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RUNTIME_DIRECTORY", str(folder))
+        yield folder

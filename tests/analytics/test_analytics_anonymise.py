@@ -63,17 +63,17 @@ def test_clients_vectorised_matches_single_lookup():
 def test_day_keys_persist_only_48_hours_after_the_day(tmp_path):
     # The day of 21 Oct ends first at UTC+14: 21 Oct 10:00 UTC.
     day_end = dt.datetime(2026, 10, 21, 10, tzinfo=dt.UTC)
-    keys = DayKeys(tmp_path, now=day_end + dt.timedelta(hours=47))
+    path = tmp_path / "day-keys.json"
+    keys = DayKeys(path, now=day_end + dt.timedelta(hours=47))
     key = keys.key(DAY)
     keys.save()
-    stored = json.loads((tmp_path / DayKeys.FILE).read_text())
-    assert stored == {str(DAY): key.hex()}
-    assert oct((tmp_path / DayKeys.FILE).stat().st_mode & 0o777) == "0o600"
-    assert DayKeys(tmp_path, now=day_end + dt.timedelta(hours=47)).key(DAY) == key
-    later = DayKeys(tmp_path, now=day_end + dt.timedelta(hours=49))
+    assert json.loads(path.read_text()) == {str(DAY): key.hex()}
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert DayKeys(path, now=day_end + dt.timedelta(hours=47)).key(DAY) == key
+    later = DayKeys(path, now=day_end + dt.timedelta(hours=49))
     assert later.keys == {}
     later.save()
-    assert json.loads((tmp_path / DayKeys.FILE).read_text()) == {}
+    assert not path.exists()
 
 
 def test_query_strings_dropped_utm_become_campaign():

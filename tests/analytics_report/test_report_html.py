@@ -105,9 +105,9 @@ def test_english_and_dutch_differ_in_words_not_figures(stats):
 
 def test_method_line_names_the_masks(stats):
     stats["settings"]["ipv4_prefix"] = 16
-    stats["settings"]["ipv6_prefix"] = 56
+    stats["settings"]["ipv6_prefix"] = 40
     method = soup_of(stats, "nl").select_one("footer .method").get_text()
-    assert "/16 (IPv4)" in method and "/56 (IPv6)" in method
+    assert "/16 (IPv4)" in method and "/40 (IPv6)" in method
     assert "cookies" in method
 
 

@@ -160,7 +160,8 @@ def run(tmp_path_factory):
         assert result.exit_code == 0, result.output
         return result
 
-    report = ["report", "--out", out, "--state", state, "--geoip", geoip]
+    keys = base / "run"  # the runtime folder for the day keys (tmpfs in production)
+    report = ["report", "--out", out, "--state", state, "--keys-dir", keys, "--geoip", geoip]
     invoke(*report, log)
     # The nightly run: the log grew; only the new lines are read.
     with open(log, "a", encoding="utf-8") as f:
@@ -169,7 +170,7 @@ def run(tmp_path_factory):
     invoke("anonymize", log, "-o", anon / "access.log")
     invoke("anonymize", log, more, "-o", anon / "access.log.gz")
     # After the raw logs are gone: the report rebuilt from the state alone.
-    invoke("report", "--out", rebuilt, "--state", state, "--no-goaccess")
+    invoke("report", "--out", rebuilt, "--state", state, "--keys-dir", keys, "--no-goaccess")
     # Masks other than the default ones.
     invoke("report", log, "--out", other_masks, "--ipv4-prefix", "16", "--ipv6-prefix", "32")
     printed = [r.output for r in results]  # click 8.2+: stdout and stderr together

@@ -4,7 +4,9 @@ thank-you page, then `analytics report` on the logs nginx wrote."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -195,10 +197,25 @@ def reports(visit) -> dict[str, Path]:
         paths = {"/var/log/nginx/itfixe": str(logs), "/var/lib/itfixe-stats": str(stats)}
         paths["/opt/itfixe/.venv/bin"] = str(BIN)
         (command,) = unit_commands(unit, paths)
-        run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        # What systemd's RuntimeDirectory=itfixe-analytics gives the unit (/run/itfixe-analytics).
+        env = {**os.environ, "RUNTIME_DIRECTORY": str(visit.tmp / f"run-{kind}")}
+        run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
         assert run.returncode == 0, run.stderr
         out[kind] = stats / "report"
     return out
+
+
+@pytest.mark.parametrize("kind", sorted(LOGS))
+def test_hash_keys_live_in_the_runtime_directory_not_the_state(visit, reports, kind):
+    (keys,) = (visit.tmp / f"run-{kind}").iterdir()
+    assert keys.name.startswith("day-keys-") and keys.stat().st_mode & 0o077 == 0
+    day_keys = [bytes.fromhex(k) for k in json.loads(keys.read_text()).values()]
+    assert day_keys
+    for path in (p for p in reports[kind].parent.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        data += gzip.decompress(data) if data[:2] == b"\x1f\x8b" else b""
+        for key in day_keys:
+            assert key not in data and key.hex().encode() not in data.lower(), path
 
 
 def test_nginx_wrote_the_full_ip_only_to_the_combined_log(visit):

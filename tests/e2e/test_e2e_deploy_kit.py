@@ -59,8 +59,8 @@ def is_cut_to(masked: str, address: str, prefix: int) -> bool:
         (24, 48, "::1", "::"),
         (16, 32, "192.0.2.123", "192.0.0.0"),
         (16, 32, "2a02:a45e:b12:1:2:3:4:5", "2a02:a45e::"),
-        (32, 128, "192.0.2.123", "192.0.2.123"),
-        (32, 128, "2001:db8:1:2::7", "2001:db8:1:2::7"),
+        (8, 16, "192.0.2.123", "192.0.0.0"),
+        (8, 16, "2001:db8:1:2::7", "2001::"),
     ],
 )
 def test_ip_mask_rules(v4, v6, address, masked):
@@ -73,16 +73,15 @@ def test_ip_mask_rules(v4, v6, address, masked):
         min_size=8,
         max_size=8,
     ),
-    st.sampled_from([16, 32, 48, 64]),
+    st.sampled_from([16, 32, 48]),
 )
 def test_ip_mask_never_keeps_more_than_the_prefix(hextets, prefix):
     """nginx prints IPv6 as RFC 5952 text, as Python's ipaddress does."""
     address = str(ipaddress.IPv6Address(b"".join(h.to_bytes(2, "big") for h in hextets)))
     masked = apply_map(load_render().ip_mask_rules(24, prefix), address)
     assert is_cut_to(masked, address, prefix), (address, masked)
-    if hextets[0] != 0 and prefix <= 48:
-        # Up to /48 (the default), addresses outside ::/16 are cut exactly at the prefix; with a
-        # longer prefix a "::" among the kept groups may cut further, which keeps less.
+    if hextets[0] != 0:
+        # Up to /48 (the longest prefix allowed), addresses outside ::/16 are cut exactly there.
         network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
         assert ipaddress.ip_address(masked) == network.network_address, (address, masked)
 
@@ -91,6 +90,13 @@ def test_unaligned_prefix_is_refused_with_a_clear_message():
     render = load_render()
     with pytest.raises(render.RenderError, match="ipv4_prefix = 20"):
         render.ip_mask_rules(20, 48)
+
+
+@pytest.mark.parametrize(("v4", "v6"), [(32, 48), (24, 64), (24, 128)])
+def test_prefix_keeping_too_much_is_refused_with_a_clear_message(v4, v6):
+    render = load_render()
+    with pytest.raises(render.RenderError, match=r"allowed are IPv4 /8 to /24 and IPv6 /16 to /48"):
+        render.ip_mask_rules(v4, v6)
 
 
 @pytest.mark.parametrize("days", [None, 1, 30])
@@ -114,6 +120,19 @@ def test_logs_live_where_the_stats_unit_and_logrotate_look():
     stats_unit = (DEPLOY / "systemd" / "analytics-stats.service").read_text()
     assert f'"{render.LOG_DIR}/access*.log*"' in stats_unit
     assert render.LOG_DIR in render.render_logrotate(config.load(ROOT / "shop.toml"))
+
+
+def test_stats_unit_keeps_the_hash_keys_in_memory_between_runs():
+    """The visitor-hash keys go to a runtime folder (tmpfs) that outlives a run, not to disk."""
+    lines = set((DEPLOY / "systemd" / "analytics-stats.service").read_text().splitlines())
+    required = {
+        "RuntimeDirectory=itfixe-analytics",
+        "RuntimeDirectoryMode=0700",
+        "RuntimeDirectoryPreserve=yes",
+        "StateDirectory=itfixe-stats",
+    }
+    assert required <= lines
+    assert not any("--keys-dir" in line for line in lines)  # $RUNTIME_DIRECTORY is the default
 
 
 def test_handler_unit_is_confined():

@@ -1,0 +1,85 @@
+"""Where the per-day visitor-hash keys live: a private runtime folder on tmpfs, never the state.
+
+A keys file on persistent disk beside the per-visitor rows would let anyone holding both hash
+every IPv4 address (2^32 tries) and recover visitors' addresses. So the keys go to a runtime
+folder (systemd's RuntimeDirectory, $XDG_RUNTIME_DIR, /dev/shm), which is memory and is gone at
+reboot; without one they stay in memory for the run only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+APP = "itfixe-analytics"
+SHM = Path("/dev/shm")
+MEMORY_ONLY = (
+    "no runtime folder for the visitor-hash keys (set $RUNTIME_DIRECTORY or $XDG_RUNTIME_DIR, "
+    "or give --keys-dir): keys are kept in memory for this run only, so a day split over two "
+    "runs may count a visitor twice"
+)
+
+
+class KeysDirError(Exception):
+    """A keys folder that cannot be used safely; the message names it."""
+
+
+def default_candidates(env: dict[str, str] | None = None) -> list[Path]:
+    """Runtime folders to try, best first."""
+    env = os.environ if env is None else env
+    found = []
+    if env.get("RUNTIME_DIRECTORY"):  # systemd: one path per RuntimeDirectory=, ':'-separated
+        found.append(Path(env["RUNTIME_DIRECTORY"].split(":")[0]))
+    if env.get("XDG_RUNTIME_DIR") and Path(env["XDG_RUNTIME_DIR"]).is_dir():
+        found.append(Path(env["XDG_RUNTIME_DIR"]) / APP)
+    if SHM.is_dir():
+        found.append(SHM / f"{APP}-{os.getuid()}")
+    return found
+
+
+def private_folder(path: Path) -> Path:
+    """`path` as an existing folder only this user can enter (created 0700 if missing)."""
+    path = Path(path)
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError as e:
+        raise KeysDirError(f"{path}: cannot create the keys folder ({e.strerror})") from None
+    if not stat.S_ISDIR(info.st_mode):  # a symlink too: in /dev/shm anyone may plant one
+        raise KeysDirError(f"{path}: not a folder")
+    if info.st_uid != os.getuid():
+        raise KeysDirError(f"{path}: the keys folder belongs to another user")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
+
+
+def keys_folder(explicit: Path | None, env: dict[str, str] | None = None) -> Path | None:
+    """The folder for the keys file: `explicit` (which must work), else the first usable
+    runtime folder, else None (memory only)."""
+    if explicit is not None:
+        return private_folder(explicit)
+    for candidate in default_candidates(env):
+        try:
+            return private_folder(candidate)
+        except KeysDirError:
+            continue
+    return None
+
+
+def check_outside(keys: Path, state: Path) -> None:
+    """Refuse a keys folder inside the state folder (the keys must not sit beside the rows)."""
+    keys, state = Path(keys).resolve(), Path(state).resolve()
+    if keys.is_relative_to(state):
+        raise KeysDirError(
+            f"{keys}: the keys folder is inside the state folder {state}; "
+            "use a runtime folder on tmpfs (e.g. $XDG_RUNTIME_DIR) so the keys never reach the disk"
+        )
+
+
+def keys_file(folder: Path, state: Path) -> Path:
+    """The keys file of one state folder (several states may share a runtime folder)."""
+    digest = hashlib.sha256(str(Path(state).resolve()).encode()).hexdigest()[:16]
+    return Path(folder) / f"day-keys-{digest}.json"
