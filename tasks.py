@@ -113,6 +113,15 @@ def publish(c):
 
 
 @task
+def check_deploy(c, env="/etc/itfixe/repairs.env"):
+    """Check that the built site's form, its CSP and the handler's allowed origins agree."""
+    c.run(
+        f"{shlex.quote(sys.executable)} deploy/render.py check --env {shlex.quote(env)} "
+        f"--site {shlex.quote(CONFIG['deploy_path'])}"
+    )
+
+
+@task
 def stats(c):
     """Regenerate the visitor statistics from the logs in shop.toml [analytics] (incremental)."""
     a = SHOP.analytics
