@@ -8,10 +8,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 # Colours with at least 4.5:1 contrast on white, told apart by shape too (bars vs line).
@@ -49,8 +46,9 @@ def daily_chart(
     chart_id: str = "daily",
 ) -> str:
     """Pageviews as bars and visitors as a line, one point per day."""
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(9, 3.2))
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(9, 3.2))  # not pyplot: no global figure state, a faster import
+        ax = fig.subplots()
         x = range(len(labels))
         ax.bar(x, pageviews, color=PAGEVIEWS_COLOUR, width=0.7, label=pageviews_label, zorder=2)
         ax.plot(
@@ -79,8 +77,9 @@ def bar_chart(
     number: Callable[[float], str] = str,
 ) -> str:
     """One series as bars (the hour-of-day chart)."""
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(9, 2.6))
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(9, 2.6))
+        ax = fig.subplots()
         x = range(len(labels))
         ax.bar(x, values, color=PAGEVIEWS_COLOUR, width=0.7, zorder=2)
         step = 2 if len(labels) > 12 else 1
@@ -103,7 +102,6 @@ def _finish(ax, number: Callable[[float], str]) -> None:
 def _to_svg(fig, chart_id: str, title: str) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None})
-    plt.close(fig)
     return tidy_svg(buffer.getvalue(), chart_id, title)
 
 

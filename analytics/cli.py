@@ -35,7 +35,6 @@ def _flat_memory() -> None:
     libc.mallopt(m_arena_max, 2)
 
 
-_flat_memory()
 LARGE_INPUT = 64 * 1024 * 1024
 
 
@@ -145,6 +144,7 @@ def cli() -> None:
     Example:
       analytics report /var/log/nginx/access.log* --out stats
     """
+    _flat_memory()
 
 
 @cli.command()
