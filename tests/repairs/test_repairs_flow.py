@@ -138,6 +138,20 @@ def test_abuse_is_refused(handler, make_form):
     assert len(handler.rows()) == 2
 
 
+def test_refusals_before_the_form_is_read_follow_the_request_headers(handler, make_form):
+    evil = {"Origin": "https://evil.example"}
+    dutch = handler.post(make_form(lang="en"), headers=evil)
+    assert dutch.status_code == 403 and "alleen vanaf onze eigen website" in dutch.text
+    english = handler.post(make_form(), headers={**evil, "Accept-Language": "en-GB,en;q=0.8"})
+    assert english.status_code == 403 and "only be sent from our own website" in english.text
+    api = handler.post(make_form(), headers={**evil, "Accept": "application/json"})
+    assert api.status_code == 403 and "eigen website" in api.json()["error"]
+    # Of a repeated header the first counts, as in Starlette's `request.headers`.
+    twice = [("Origin", "https://evil.example"), ("Origin", handler.url)]
+    assert handler.post(make_form(), headers=twice).status_code == 403
+    assert handler.rows() == []
+
+
 def test_allowed_origins_may_post(start_handler, smtp_sink, env_for, make_form):
     handler = start_handler(
         env_for(smtp_sink, REPAIRS_ALLOWED_ORIGINS="https://www.itfixe.example")
