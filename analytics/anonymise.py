@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics.distinct import encode, map_distinct
+from analytics.distinct import encode, map_distinct, unique_ints
 from analytics.formats import Token
 
 KEY_LIFETIME = dt.timedelta(hours=48)
@@ -37,6 +37,8 @@ UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign")
 _MAPPED = b"\0" * 10 + b"\xff\xff"
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+_DOTTED = r"^([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)$"
+TRUNCATED_KEPT = 20_000
 
 
 def truncate_ip(ip: str, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> str | None:
@@ -137,6 +139,7 @@ class Anonymiser:
         self.ipv4_prefix, self.ipv6_prefix = ipv4_prefix, ipv6_prefix
         self.day_keys = day_keys or DayKeys()
         self.countries = countries
+        self._truncated: dict[str | None, str | None] = {}  # the slow path's recent answers
 
     def truncate(self, ip: str) -> str | None:
         return truncate_ip(ip, self.ipv4_prefix, self.ipv6_prefix)
@@ -171,17 +174,24 @@ class Anonymiser:
             dotted = pc.fill_null(pc.match_substring_regex(distinct, _IPV4), False)
             kept = self.ipv4_prefix // 8
             network = ".".join(f"\\{i}" for i in range(1, kept + 1)) + ".0" * (4 - kept)
-            masked = pc.replace_substring_regex(distinct, _IPV4, network)
+            # the plain pattern is faster to rewrite with; only `dotted` rows keep its result
+            masked = pc.replace_substring_regex(distinct, _DOTTED, network)
         else:
             dotted = pa.array(np.zeros(len(ips), bool))
             masked = distinct
-        slow = np.flatnonzero(~dotted.to_numpy(zero_copy_only=False))
-        if not len(slow):
+        slow = ~dotted.to_numpy(zero_copy_only=False)
+        if not slow.any():
             return masked
-        result = masked.to_pylist() if len(slow) < len(ips) else [None] * len(ips)
-        for i in slow.tolist():
-            result[i] = self.truncate(ips[i]) if ips[i] is not None else None
-        return pa.array(result, pa.string())
+        done = self._truncated
+        if len(done) > TRUNCATED_KEPT:  # memory stays flat however many addresses a log has
+            done.clear()
+        fixed = []
+        for i in np.flatnonzero(slow).tolist():
+            ip = ips[i]
+            if ip not in done:  # the same IPv6 addresses come back block after block
+                done[ip] = self.truncate(ip) if ip is not None else None
+            fixed.append(done[ip])
+        return pc.replace_with_mask(masked, pa.array(slow), pa.array(fixed, masked.type))
 
     def _visitor_keys(self, day, ips, ip_codes, uas, ua_codes) -> np.ndarray:
         """Keyed hashes per distinct (day, IP) and (day, UA), mixed per row into one key."""
@@ -195,17 +205,21 @@ class Anonymiser:
             return np.zeros(0, np.uint64)
         first = int(day.min())
         pair = (day.astype(np.int64) - first) * (len(values) + 1) + codes
-        unique, inverse = np.unique(pair, return_inverse=True)
-        days = (unique // (len(values) + 1) + first).tolist()
-        which = (unique % (len(values) + 1)).tolist()
-        digests = [
-            hashlib.blake2b(
-                (values[v] or "").encode("utf-8", "replace"),
-                key=self.day_keys.key(d),
-                digest_size=8,
-            ).digest()
-            for d, v in zip(days, which, strict=True)
-        ]
+        unique, inverse = unique_ints(pair, inverse=True)
+        days = unique // (len(values) + 1) + first
+        which = unique % (len(values) + 1)
+        encoded = [(v or "").encode("utf-8", "replace") for v in values]
+        digests = []
+        starts = np.flatnonzero(np.diff(days)) + 1  # `unique` is sorted: one run per day
+        for run_days, run_values in zip(
+            np.split(days, starts), np.split(which, starts), strict=True
+        ):
+            # copying a keyed state skips hashing the key block again for every value
+            keyed = hashlib.blake2b(key=self.day_keys.key(int(run_days[0])), digest_size=8)
+            for v in run_values.tolist():
+                h = keyed.copy()
+                h.update(encoded[v])
+                digests.append(h.digest())
         return np.frombuffer(b"".join(digests), np.uint64)[inverse.reshape(-1)]
 
     def visitor_key(self, day: int, ip: str, ua: str) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as dt
+import itertools
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,16 +28,38 @@ def _flat_memory() -> None:
     unless they are mmapped. (No-op where glibc is not the C library.)
     """
     pa.set_memory_pool(pa.system_memory_pool())
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
+    libc = _LIBC
+    if libc is None:
         return
     m_mmap_threshold, m_arena_max = -3, -8
     libc.mallopt(m_mmap_threshold, 8 << 20)
     libc.mallopt(m_arena_max, 2)
 
 
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def _release_freed(every: int = 1) -> Callable[[], None]:
+    """Hand the arenas' freed block buffers back to the OS on every `every`th call: glibc keeps
+    buffers under the mmap threshold, and what it keeps would otherwise grow with the log."""
+    calls = itertools.count(1)
+
+    def release() -> None:
+        if _LIBC is not None and next(calls) % every == 0:
+            _LIBC.malloc_trim(0)
+
+    return release
+
+
 LARGE_INPUT = 64 * 1024 * 1024
+TRIM_BLOCKS = 8  # trimming costs page faults: every 64 MB of log is enough
 
 
 def _shop():
@@ -242,6 +266,7 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
             on_malformed=_show_malformed if verbose else None,
             day_keys=saved.day_keys if saved else None,
             offsets=saved,
+            after_block=_release_freed(every=TRIM_BLOCKS),
         )
         run = pipeline.Pipeline(options)
         with _progress(sources, "reading") as advance:
@@ -249,6 +274,7 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
             result = run.run(sources)
         if goaccess_log is not None:
             goaccess_log.close()
+        _release_freed()()
         try:
             tidy = pipeline.finish(run, saved)
         except StateError as e:

@@ -91,6 +91,10 @@ class LogFormat:
     spec: str
     tokens: tuple[Token, ...]
     regex: str
+    # The regex in pieces (`^`, one per token, the line end) and the pieces after which a
+    # prefix of it captures exactly what the whole regex does (see `_ends_cleanly`).
+    parts: tuple[str, ...] = ()
+    cuts: tuple[int, ...] = ()
 
     @property
     def fields(self) -> set[str]:
@@ -98,13 +102,27 @@ class LogFormat:
 
     @property
     def split_regexes(self) -> list[str]:
-        """The regex as several with at most 4 groups each, which RE2 runs much faster."""
+        """The regex as several with at most 4 groups each, which RE2 runs much faster.
+
+        The first checks the whole line (its matches are the well-formed lines); the others
+        stop after their last group where that captures the same, as RE2 then never reads the
+        rest of the line (a user agent is the longest part).
+        """
         names = _GROUP.findall(self.regex)
-        subsets = [set(names[i : i + MAX_GROUPS]) for i in range(0, len(names), MAX_GROUPS)]
-        return [
-            _GROUP.sub(lambda m, keep=keep: m.group(0) if m.group(1) in keep else "(?:", self.regex)
-            for keep in subsets or [set()]
-        ]
+        # counted from the end: the whole-line pass takes the last groups, the others stop early
+        subsets = [names[max(0, i - MAX_GROUPS) : i] for i in range(len(names), 0, -MAX_GROUPS)]
+        return [self._capturing(set(keep), whole=i == 0) for i, keep in enumerate(subsets or [[]])]
+
+    def _capturing(self, keep: set[str], whole: bool) -> str:
+        """The regex capturing only `keep`, cut short after the last of them unless `whole`."""
+        regex = self.regex
+        if not whole and self.parts:
+            last = max(i for i, p in enumerate(self.parts) if _GROUP.match(p) and
+                       _GROUP.match(p).group(1) in keep)  # fmt: skip
+            cut = next((c for c in self.cuts if c > last), None)
+            if cut is not None:
+                regex = "".join(self.parts[: cut + 1])
+        return _GROUP.sub(lambda m: m.group(0) if m.group(1) in keep else "(?:", regex)
 
 
 def parse_spec(spec: str) -> tuple[Token, ...]:
@@ -135,12 +153,15 @@ def compile_format(name: str, spec: str) -> LogFormat:
         raise FormatError(
             "a log format needs at least $remote_addr, $time_local (or $time_iso8601) and $status"
         )
-    parts, seen = ["^"], set()
+    parts, seen, cuts, clean = ["^"], set(), [], True
     for i, token in enumerate(tokens):
         if token.var is None:
             parts.append(re.escape(token.text))
+            if clean:
+                cuts.append(len(parts) - 1)
             continue
         pattern = VARIABLES.get(token.var, (None, None))[1] or _context_pattern(tokens, i)
+        clean = clean and _ends_cleanly(pattern, tokens[i + 1 : i + 2])
         if token.field in USED and token.field not in seen:
             seen.add(token.field)
             parts.append(f"(?P<{token.field}>{pattern})")
@@ -149,7 +170,23 @@ def compile_format(name: str, spec: str) -> LogFormat:
     parts.append(r"\r?\n?$")
     if parts[-2] == "(?P<rest>.*)":  # one-pass needs an unambiguous end
         parts[-2] = r"(?P<rest>[^\r\n]*)"
-    return LogFormat(name, spec, tokens, "".join(parts))
+    return LogFormat(name, spec, tokens, "".join(parts), tuple(parts), tuple(cuts))
+
+
+def _ends_cleanly(pattern: str, following: tuple[Token, ...]) -> bool:
+    """True when a value of `pattern` can end in one place only, whatever comes after the
+    literal that follows it: a fixed-length time or status, a number before a non-digit, a
+    quoted value before its quote, `[^c]*` before c."""
+    if not following or following[0].var is not None or not following[0].text:
+        return False
+    stop = following[0].text[0]
+    if pattern in (TIME_LOCAL, TIME_ISO, VARIABLES["status"][1]):
+        return True
+    if pattern == VARIABLES["bytes_sent"][1]:
+        return not stop.isdigit() and stop != "-"
+    if pattern == QUOTED:
+        return stop == '"'
+    return pattern == f"[^{re.escape(stop)}]*" or (stop == " " and pattern == "[^ ]*")
 
 
 def _context_pattern(tokens: tuple[Token, ...], i: int) -> str:

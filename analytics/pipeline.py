@@ -64,6 +64,7 @@ class Options:
     on_error: Callable[[str], None] = print
     on_malformed: Callable[[str, str], None] | None = None
     on_progress: Callable[[int], None] | None = None
+    after_block: Callable[[], None] | None = None  # e.g. hand freed memory back to the OS
     day_keys: DayKeys | None = None
     offsets: object | None = None  # analytics.state.State
 
@@ -129,6 +130,8 @@ class Pipeline:
     def _process_next(self, pending: deque, fmt: LogFormat, name: str) -> int:
         job, end = pending.popleft()
         self._process(job.result(), fmt, name)
+        if self.o.after_block:
+            self.o.after_block()
         return end
 
     def _process(self, block: Prepared, fmt: LogFormat, name: str) -> None:

@@ -1,0 +1,66 @@
+"""The combined format split at quotes must decide and capture exactly what its regex does."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analytics import quotesplit
+from analytics.formats import get_format
+from analytics.read import _extract, split_lines
+
+COMBINED = get_format("combined")
+# Pieces that move quotes, spaces, escapes and line ends around a well-formed line.
+FRAGMENT = st.sampled_from(
+    ['"', "\\", '\\"', " ", "-", "[", "]", "\r", "x", "200", "1234", "GET / HTTP/1.1", "é"]
+)
+PLAIN = st.sampled_from(["", "-", "x y", "GET / HTTP/1.1", "Mozilla/5.0 (X11; Linux)", "[a]"])
+TEXT = st.one_of(PLAIN, st.lists(FRAGMENT, max_size=4).map("".join))
+TIME = st.sampled_from(["21/Oct/2026:10:00:00 +0200", "21/Oct/2026:10:00:00", "bad"])
+
+
+@st.composite
+def lines(draw) -> str:
+    ip, ident, user, request, status, size, referrer, ua, rest = (draw(TEXT) for _ in range(9))
+    status = draw(st.sampled_from(["200", "404", "2000", status]))
+    size = draw(st.sampled_from(["512", "-", "", size]))
+    line = (
+        f'{ip or "192.0.2.1"} {ident or "-"} {user or "-"} [{draw(TIME)}] "{request}" {status} '
+        f'{size} "{referrer}" "{ua}"{rest}'
+    )
+    return line + draw(st.sampled_from(["\n", "\r\n", "", "\n\r"]))
+
+
+def compare(text: str) -> None:
+    block = text.encode()
+    array = split_lines(block)
+    ok, columns = quotesplit.parse(array, COMBINED, _extract)
+    want_ok, want = _extract(array, COMBINED)
+    assert ok.tolist() == want_ok.tolist()
+    rows = np.flatnonzero(ok)
+    for name, column in want.items():
+        assert columns[name].take(rows).to_pylist() == column.take(rows).to_pylist(), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(lines(), min_size=1, max_size=8))
+def test_split_matches_the_regex(generated):
+    compare("".join(line if line.endswith("\n") else line + "\n" for line in generated))
+
+
+def test_quote_in_user_field_and_escapes_take_the_regex_path(line):
+    tricky = [
+        '192.0.2.1 - "x [21/Oct/2026:10:00:00 +0200] "GET /] " 200 5 "-" "UA"\n',
+        '192.0.2.1 - us"er [21/Oct/2026:10:00:00 +0200] "GET / HTTP/1.1" 200 5 "-" "UA"\n',
+        line(ua='Mozilla \\"quoted\\" agent'),
+        line(ua="Mozilla/5.0") + line(ua="curl/8.0").replace("\n", ' "extra" "-"\n'),
+        '192.0.2.1 - - [21/Oct/2026:10:00:00 +0200] "GET / HTTP/1.1" 200 5 "-" "UA"\r\r\n',
+        '192.0.2.1 - - [21/Oct/2026:10:00:00 +0200] "GET / HTTP/1.1" 2000 5 "-" "UA"\n',
+        '192.0.2.1 - - [21/Oct/2026:10:00:00 +0200] "GET / HTTP/1.1" 200  "-" "UA"\n',
+        '192.0.2.1 - - [21/Oct/2026:10:00:00 +0200] "GET / HTTP/1.1" 200 5 "-"  "UA"\n',
+        '192.0.2.1 - - [21/Oct/2026:10:00:00 +0200] "GET / HTTP/1.1" 200 5 "-" "UA" x\ry\n',
+        '192.0.2.1 - - [21/Oct/2026:10:00:00] "GET / HTTP/1.1" 200 5 "-" "UA"\n',
+        line(ua="Mozilla/5.0"),
+    ]
+    compare("".join(tricky))
