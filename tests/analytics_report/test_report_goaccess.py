@@ -6,7 +6,13 @@ import re
 
 import pytest
 
-from analytics.goaccess import GoAccessError, GoAccessNotFound, build_dashboard, goaccess_json
+from analytics.goaccess import (
+    GoAccessError,
+    GoAccessNotFound,
+    build_dashboard,
+    goaccess_json,
+    without_inline_code,
+)
 from analytics.sample import generate_log
 
 # The loose /24 truncation a test can do without the pipeline; the CLI tests use the real one.
@@ -29,7 +35,30 @@ def test_dashboard_is_written(tmp_path, anonymised_log):
     html = out.read_text(encoding="utf-8")
     assert html.lstrip().lower().startswith("<!doctype html>")
     assert "GoAccess" in html
-    assert list(tmp_path.iterdir()) == [out]
+    names = {"goaccess.html", "goaccess.js", "goaccess.css", "goaccess-icons.woff"}
+    assert {p.name for p in tmp_path.iterdir()} == names
+    assert (tmp_path / "goaccess-icons.woff").read_bytes()[:4] == b"wOFF"
+
+
+def test_dashboard_needs_nothing_inline(tmp_path, anonymised_log):
+    """So a CSP without 'unsafe-inline' lets it run (the browser tests run it under one)."""
+    out = tmp_path / "goaccess.html"
+    build_dashboard(anonymised_log, out)
+    html = out.read_text(encoding="utf-8")
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    assert [attrs for attrs, _ in scripts if "text/template" not in attrs] == [' src="goaccess.js"']
+    assert not any(code.strip() for attrs, code in scripts if "src=" in attrs)
+    assert "<style" not in html and not re.search(r"\sstyle=", html)
+    assert re.search(r"""<link rel="stylesheet" href="goaccess.css">""", html)
+    assert "data:application/font-woff" not in (tmp_path / "goaccess.css").read_text()
+    code = (tmp_path / "goaccess.js").read_text(encoding="utf-8")
+    assert '"total_requests": 3000' in code  # the data went along with the scripts
+    assert ".attr('style'" not in code
+
+
+def test_a_dashboard_goaccess_did_not_write_is_refused():
+    with pytest.raises(GoAccessError, match="without inline scripts"):
+        without_inline_code("<!doctype html><title>x</title><body>nothing</body>")
 
 
 def test_dashboard_loads_nothing_from_another_origin(tmp_path, anonymised_log):
