@@ -72,11 +72,15 @@ def build_dashboard(anonymised_log: Logs, out_html: Path) -> None:
 
 def without_inline_code(html: str) -> tuple[str, dict[str, bytes]]:
     """GoAccess's dashboard rewritten to need nothing inline, and the files it now links to."""
-    scripts = [CSP_SHIM.read_text(encoding="utf-8")]
-    scripts += [m["code"] for m in _INLINE_SCRIPT.finditer(html)]
-    styles = [m["css"] for m in _STYLE_ELEMENT.finditer(html)]
-    if len(scripts) == 1 or not styles:
-        raise GoAccessError("goaccess wrote a dashboard without inline scripts or styles")
+    scripts = list(_INLINE_SCRIPT.finditer(html))  # first: the log's data is in them
+    if not scripts:
+        raise GoAccessError("goaccess wrote a dashboard without inline scripts")
+    code = ";\n".join([CSP_SHIM.read_text(encoding="utf-8"), *(m["code"] for m in scripts)])
+    code = code.replace(_SCRIPT_STYLE_ATTR, _SCRIPT_STYLE_CSSOM)
+    # One script element where the last inline one was (the end of the body).
+    last = scripts[-1]
+    html = html[: last.start()] + f'<script src="{SCRIPT}"></script>' + html[last.end() :]
+    html = _INLINE_SCRIPT.sub("", html)
     fonts: dict[str, bytes] = {}
 
     def font_file(match: re.Match) -> str:
@@ -84,14 +88,9 @@ def without_inline_code(html: str) -> tuple[str, dict[str, bytes]]:
         fonts[name] = base64.b64decode(match["b64"])
         return f"url({name})"
 
-    css = _FONT_DATA_URL.sub(font_file, "\n".join(styles))
-    code = ";\n".join(scripts).replace(_SCRIPT_STYLE_ATTR, _SCRIPT_STYLE_CSSOM)
+    css = _FONT_DATA_URL.sub(font_file, "\n".join(m["css"] for m in _STYLE_ELEMENT.finditer(html)))
     html = _STYLE_ELEMENT.sub("", html)
     html = html.replace("</title>", f'</title><link rel="stylesheet" href="{STYLESHEET}">', 1)
-    # One script element where the last inline one was (the end of the body).
-    last = list(_INLINE_SCRIPT.finditer(html))[-1]
-    html = html[: last.start()] + f'<script src="{SCRIPT}"></script>' + html[last.end() :]
-    html = _INLINE_SCRIPT.sub("", html)
     html = _STYLE_ATTRIBUTE.sub(r"data-style=\g<value>", html)
     return html, {SCRIPT: code.encode("utf-8"), STYLESHEET: css.encode("utf-8"), **fonts}
 

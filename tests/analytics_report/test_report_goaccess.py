@@ -98,3 +98,22 @@ def test_missing_goaccess_says_what_to_do(tmp_path, anonymised_log, monkeypatch)
         build_dashboard(anonymised_log, tmp_path / "goaccess.html")
     with pytest.raises(GoAccessNotFound):
         goaccess_json(anonymised_log)
+
+
+def test_markup_in_log_lines_stays_data(tmp_path):
+    """A request path or agent that looks like HTML stays data in goaccess.js (GoAccess escapes
+    it too), and the page gains no inline script from it."""
+    line = (
+        '192.0.2.0 - - [21/Oct/2026:10:00:00 +0200] "GET /<script>alert(1)</script> HTTP/1.1" '
+        '404 5 "-" "<style>body{display:none}</style> style=\'x\'"\n'
+    )
+    log = tmp_path / "odd.log"
+    log.write_text(line * 3, encoding="utf-8")
+    build_dashboard(log, tmp_path / "goaccess.html")
+    html = (tmp_path / "goaccess.html").read_text(encoding="utf-8")
+    assert "alert(1)" not in html and "display:none" not in html
+    assert re.findall(r"<script(?![^>]*text/template)[^>]*>", html) == [
+        '<script src="goaccess.js">'
+    ]
+    code = (tmp_path / "goaccess.js").read_text(encoding="utf-8")
+    assert r'"data": "\/&lt;script&gt;alert(1)&lt;\/script&gt;"' in code
