@@ -179,7 +179,8 @@ def cli() -> None:
     "out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for index.html, stats.json, the CSVs and goaccess.html.",
+    help="Folder for index.html and report.css, stats.json, the CSVs, goaccess.html and its "
+    "goaccess.js, .css and -icons.woff (nothing inline: they render under a strict CSP).",
 )
 @click.option(
     "--geoip",

@@ -1,4 +1,5 @@
-"""The owner's report: one self-contained HTML page (inline CSS and SVG, no JavaScript), Dutch or English."""
+"""The owner's report: one HTML page with inline SVG charts and its stylesheet beside it (no
+JavaScript, nothing from another origin, nothing inline that a CSP would block), Dutch or English."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from analytics.texts import COUNTRIES, DEVICES, MONTHS, STATUS, TEXT, WEEKDAYS
 LANGS = ("nl", "en")
 SHOP_TIMEZONE = ZoneInfo("Europe/Amsterdam")  # the site's TIMEZONE in pelicanconf.py
 TOP_ROWS = 10
+STYLESHEET = "report.css"  # written beside index.html
 # The top tables in page order: what people did first, then bots and errors in their own section.
 AUDIENCE_TABLES = (
     "pages",
@@ -33,7 +35,7 @@ ROBOT_TABLES = ("status_codes", "not_found", "bots")
 
 
 def write_report(stats: dict, out_dir: Path, lang: str) -> Path:
-    """Write out_dir/index.html from the stats dict and return its path.
+    """Write out_dir/index.html and its report.css from the stats dict; return the page's path.
 
     Links to stats.json, the CSVs and goaccess.html when they are already in out_dir,
     so write those first.
@@ -43,10 +45,27 @@ def write_report(stats: dict, out_dir: Path, lang: str) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = render_report(stats, lang, present=set(os.listdir(out_dir)))
-    target = out_dir / "index.html"
-    partial = out_dir / ".index.html.part"
-    partial.write_text(html, encoding="utf-8")
-    partial.replace(target)  # a reader never sees half a page
+    _write_whole(out_dir / STYLESHEET, render_stylesheet())
+    return _write_whole(out_dir / "index.html", html)
+
+
+def render_stylesheet() -> str:
+    """report.css: the page's look, with the chart colours of analytics.charts for its legend."""
+    return (
+        _environment()
+        .get_template(STYLESHEET)
+        .render(
+            pageviews_colour=charts.PAGEVIEWS_COLOUR,
+            visitors_colour=charts.VISITORS_COLOUR,
+        )
+    )
+
+
+def _write_whole(target: Path, text: str) -> Path:
+    """Write via a hidden partial file, so a reader never sees half a file."""
+    partial = target.with_name(f".{target.name}.part")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)
     return target
 
 
@@ -57,6 +76,7 @@ def render_report(stats: dict, lang: str, present: set[str] = frozenset()) -> st
     tables = stats.get("tables", {})
     context = {
         "lang": lang,
+        "stylesheet": STYLESHEET,
         "t": t,
         "fmt": fmt,
         "period": _period(stats["period"], fmt, t),
@@ -215,7 +235,7 @@ def _table(name: str, table: dict | None, fmt: _Formatter, t: dict, present) -> 
                 "key": _display_key(name, row["key"], fmt.lang, t),
                 "count": fmt.int(row["count"]),
                 "extra": [fmt.int(row[column]) for column in extra],
-                "share": round(100 * row["count"] / biggest, 1),
+                "share": round(100 * row["count"] / biggest),  # a class share-0 … share-100
             }
             for row in top
         ],
