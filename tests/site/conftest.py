@@ -6,6 +6,7 @@ Test functions that take `site_page` run once per page and language; `any_page` 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import http.server
 import re
@@ -252,6 +253,18 @@ CHANGED_SETTINGS = {
         "city": "Proefdorp",
         "email": "balie@proefwinkel.example",
         "kvk": "87654321",
+        # With these, no placeholder is left: the build a search engine sees after go-live.
+        "phone": "+31 30 765 4321",
+        "btw_id": "NL001234567B01",
+        "geo": "52.09074, 5.12142",
+        "area_served": ["Proefdorp", "Testwijk"],
+        "opening_hours": {
+            "monday": "10:00-12:00, 13:00-16:00",
+            "wednesday": "by appointment",
+            "thursday": "10:00-12:00, 13:00-16:00",
+            "saturday": "9:30-13:00",
+            "closed_on": [dt.date(2099, 7, 1), [dt.date(2099, 8, 2), dt.date(2099, 8, 15)]],
+        },
     },
     "site": {"form_action": "https://forms.proefwinkel.example/api/repair-request"},
     "privacy": {
