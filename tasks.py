@@ -17,6 +17,8 @@ from pelican.server import ComplexHTTPRequestHandler, RootedHTTPServer
 from pelican.settings import DEFAULT_CONFIG, get_settings_from_file
 
 from shop import config as shop_config
+from shop import news
+from shop.news import NEWS_FOLDER
 
 ROOT = Path(__file__).resolve().parent
 SETTINGS_FILE_BASE = "pelicanconf.py"
@@ -110,6 +112,27 @@ def publish(c):
             **CONFIG,
         )
     )
+
+
+@task(
+    help={
+        "title": "the Dutch title",
+        "title_en": "the English title",
+        "folder": "where articles live (default: content/news)",
+    }
+)
+def new_article(c, title, title_en, folder=str(NEWS_FOLDER)):
+    """Start a news article: content/news/<date>-<slug>.nl.md and .en.md with their metadata.
+
+    Example: invoke new-article --title "Nieuwe openingstijden" --title-en "New opening hours"
+    """
+    try:
+        files = news.new_article(Path(folder), title, title_en)
+    except (ValueError, news.ArticleExists) as e:
+        sys.exit(f"new-article: {e}")
+    for file in files:
+        print(file)
+    print("Write the text in both files, then `invoke build` and look at it with `invoke serve`.")
 
 
 @task

@@ -2,36 +2,9 @@
 
 from __future__ import annotations
 
-MONTHS = {
-    "nl": [
-        "januari",
-        "februari",
-        "maart",
-        "april",
-        "mei",
-        "juni",
-        "juli",
-        "augustus",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ],
-    "en": [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-}
+# The month names are shop.hours', shared with the site (report.py imports them from here).
+from shop.hours import MONTH_NAMES as MONTHS  # noqa: F401
+
 WEEKDAYS = {
     "nl": ["ma", "di", "wo", "do", "vr", "za", "zo"],
     "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
