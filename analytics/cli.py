@@ -258,6 +258,7 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
             ipv4_prefix=ipv4,
             ipv6_prefix=ipv6,
             own_host=urlsplit(shop.site.url).hostname or "",
+            form_path=urlsplit(shop.site.form_action).path,
             countries=countries,
             anonymised_out=goaccess_log,
             kept_lines=kept,
