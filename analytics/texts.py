@@ -336,3 +336,79 @@ COUNTRIES = {
     "VN": {"nl": "Vietnam", "en": "Vietnam"},
     "ID": {"nl": "Indonesië", "en": "Indonesia"},
 }
+
+# The weekly (or monthly) summary mail to the owner (analytics.summary).
+SUMMARY = {
+    "nl": {
+        "subject": "{shop}: {title}: {visitors} bezoekers, {requests} reparatieaanvragen",
+        "title_week": "week {week} ({span})",
+        "title_month": "{month}",
+        "heading": "Bezoekers en aanvragen",
+        "intro": "Zo ging het op de site in {span}, vergeleken met {before}.",
+        "figure": "Cijfer",
+        "this_period": "Nu",
+        "period_before": "Ervoor",
+        "change": "Verschil",
+        "figure_visitors": "Bezoekers",
+        "figure_pageviews": "Paginaweergaven",
+        "figure_conversions": "Reparatieaanvragen via de site",
+        "rate": "{rate} van de {visits} bezoeken eindigde in een aanvraag.",
+        "pages_title": "Meest bekeken pagina's",
+        "page": "Pagina",
+        "pageviews": "Weergaven",
+        "sources_title": "Waar bezoekers vandaan kwamen",
+        "source": "Bron",
+        "visits": "Bezoeken",
+        "requests": "Aanvragen",
+        "notes_title": "Opvallend",
+        "note_no_data": (
+            "Er zijn geen gegevens over deze periode. Draait de nachtelijke statistiek nog?"
+        ),
+        "note_new_referrer": "Nieuw in de top 5 van verwijzende sites: {site} ({n} bezoeken).",
+        "note_not_found": (
+            "Veel meer ‘niet gevonden’ (404): {n}, tegen {before} ervoor. Meest gevraagd: {path}"
+        ),
+        "nothing_notable": "Niets bijzonders.",
+        "report": "Het volledige rapport:",
+        "footer": (
+            "Gemaakt uit de dagtellingen van de statistiek: zonder cookies, zonder IP-adressen, "
+            "zonder gegevens per bezoeker."
+        ),
+        "empty": "Geen gegevens.",
+    },
+    "en": {
+        "subject": "{shop}: {title}: {visitors} visitors, {requests} repair requests",
+        "title_week": "week {week} ({span})",
+        "title_month": "{month}",
+        "heading": "Visitors and requests",
+        "intro": "This is how the site did in {span}, compared with {before}.",
+        "figure": "Figure",
+        "this_period": "Now",
+        "period_before": "Before",
+        "change": "Change",
+        "figure_visitors": "Visitors",
+        "figure_pageviews": "Pageviews",
+        "figure_conversions": "Repair requests through the site",
+        "rate": "{rate} of the {visits} visits ended in a request.",
+        "pages_title": "Most viewed pages",
+        "page": "Page",
+        "pageviews": "Views",
+        "sources_title": "Where visitors came from",
+        "source": "Source",
+        "visits": "Visits",
+        "requests": "Requests",
+        "notes_title": "Worth a look",
+        "note_no_data": "There are no figures for this period. Is the nightly statistics run working?",
+        "note_new_referrer": "New in the top 5 referring sites: {site} ({n} visits).",
+        "note_not_found": (
+            "Many more ‘not found’ (404): {n}, against {before} before. Most asked: {path}"
+        ),
+        "nothing_notable": "Nothing unusual.",
+        "report": "The full report:",
+        "footer": (
+            "Made from the statistics' daily counts: no cookies, no IP addresses, "
+            "no data per visitor."
+        ),
+        "empty": "No data.",
+    },
+}
