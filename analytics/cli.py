@@ -216,9 +216,16 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
     With --state and no LOGS, the report is rebuilt from the stored counts alone. --state also
     keeps the anonymised lines of those 28 days, so goaccess.html covers the same period.
 
+    Repair requests: a visit by a person whose POST to shop.toml [site] form_action was
+    answered 303 (not 4xx/5xx, not a bot). When the handler runs on another host, give its
+    access log too (same run, or the same --state): a request joins its visitor's last visit
+    that began before it, matched by that day's visitor key; one without a visit in the logs
+    is not counted.
+
     \b
     Examples:
       analytics report /var/log/nginx/access.log* --out stats
+      analytics report site-access.log* forms-access.log* --out stats
       analytics report access.log.2.gz access.log.1 --out stats --lang en --geoip dbip.mmdb
       analytics report /var/log/nginx/access.log* --state .stats-state --out stats
     """

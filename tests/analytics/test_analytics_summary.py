@@ -9,7 +9,7 @@ from email import message_from_bytes, policy
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
-from support import free_port
+from support import ROOT, free_port
 
 from analytics.cli import cli
 from analytics.report import _Formatter
@@ -213,3 +213,18 @@ def test_bad_input_says_what_is_wrong(two_weeks, args, env, code, message):
     assert result.exit_code == code, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_timer_mails_it_on_monday_morning_from_the_nightly_counts():
+    systemd = ROOT / "deploy" / "systemd"
+    timer = (systemd / "analytics-summary.timer").read_text().splitlines()
+    assert "OnCalendar=Mon *-*-* 07:30" in timer
+    unit = set((systemd / "analytics-summary.service").read_text().splitlines())
+    stats = (systemd / "analytics-stats.service").read_text()
+    assert "--state /var/lib/itfixe-stats/state" in stats
+    assert {
+        "ExecStart=/opt/itfixe/.venv/bin/analytics summary --state /var/lib/itfixe-stats/state",
+        "EnvironmentFile=/etc/itfixe/repairs.env",  # the handler's SMTP settings
+        "RuntimeDirectory=itfixe-analytics",
+        "StateDirectory=itfixe-stats",
+    } <= unit
