@@ -450,6 +450,8 @@ def summary(logs, state, keys_dir, period, lang, mail_dir, today, ipv4_prefix, i
     finally:
         if kept is not None:
             kept.discard()
+    if errors or result.errors:  # a summary with a log missing would mislead
+        raise click.ClickException("summary not sent: a LOG could not be read")
     day = today.date() if today else dt.datetime.now(SHOP_TIMEZONE).date()
     composed = compose(tidy, day, period, lang, shop.site.url, shop.business.trade_name)
     msg = message(composed, mail.sender(settings), shop.business.email)
@@ -470,8 +472,6 @@ def summary(logs, state, keys_dir, period, lang, mail_dir, today, ipv4_prefix, i
     except (OSError, smtplib.SMTPException) as e:
         where = settings.mail_dir or f"{settings.smtp_host}:{settings.smtp_port}"
         raise click.ClickException(f"summary not delivered ({where}): {e}") from None
-    if errors or result.errors:
-        sys.exit(1)
 
 
 @cli.command()

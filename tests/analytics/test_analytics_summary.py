@@ -193,6 +193,7 @@ def test_from_the_state_alone_as_the_timer_runs_it(two_weeks, tmp_path):
     ("args", "env", "code", "message"),
     [
         ([], {}, 2, "give at least one LOG"),
+        (["LOG", "missing.log", "--mail-dir", "."], {}, 1, "missing.log: file not found"),
         (["LOG"], mail_env(), 1, "REPAIRS_SMTP_HOST is not set"),
         (["LOG", "--period", "year"], {}, 2, "'year' is not one of 'week', 'month'"),
         (["LOG", "--today", "30-11-2026"], {}, 2, "does not match the format"),
@@ -206,13 +207,15 @@ def test_from_the_state_alone_as_the_timer_runs_it(two_weeks, tmp_path):
         ),
     ],
 )
-def test_bad_input_says_what_is_wrong(two_weeks, args, env, code, message):
+def test_bad_input_says_what_is_wrong(two_weeks, tmp_path, monkeypatch, args, env, code, message):
+    monkeypatch.chdir(tmp_path)
     args = [str(two_weeks) if a == "LOG" else a for a in args]
     env = {k: str(free_port()) if v == "PORT" else v for k, v in env.items()}
     result = run(*args, env=env)
     assert result.exit_code == code, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+    assert not list(tmp_path.glob("*.eml"))
 
 
 def test_the_timer_mails_it_on_monday_morning_from_the_nightly_counts():
