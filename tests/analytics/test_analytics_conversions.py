@@ -190,3 +190,22 @@ def test_csv_has_the_request_tables(report, write_log, line, tmp_path):
     csv = (tmp_path / "out" / "conversion_sources.csv").read_text()
     assert csv.splitlines() == ["key,count,visits", "Google,1,1"]
     assert "conversions" in (tmp_path / "out" / "daily.csv").read_text().splitlines()[0]
+
+
+def test_a_state_saved_before_requests_were_counted_still_loads(tmp_path, write_log, line):
+    """Open days' pageview rows stored by an earlier version have no `kind` column."""
+    import pandas as pd
+
+    now = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    log = write_log([line("192.0.2.1", now, "GET / HTTP/1.1")])
+    out, state = tmp_path / "out", tmp_path / "state"
+    run = ["report", str(log), "--state", str(state), "--out", str(out), "--no-goaccess"]
+    assert CliRunner().invoke(cli, run).exit_code == 0
+    stored = state / "open-pageviews.parquet"
+    pd.read_parquet(stored).drop(columns="kind").to_parquet(stored, index=False)
+    with open(log, "a") as f:
+        f.write(line("192.0.2.1", now + dt.timedelta(minutes=1), "GET /contact/ HTTP/1.1"))
+    result = CliRunner().invoke(cli, run)
+    assert result.exit_code == 0, result.output
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["pageviews"], stats["visits"], stats["conversions"]) == (2, 1, 0)
