@@ -67,7 +67,9 @@ def notable(now: dict, before: dict, fmt: _Formatter, t: dict) -> list[str]:
         for row in _rows(now, "referrers")[:TOP]:
             if row["key"] not in known:
                 notes.append(
-                    t["note_new_referrer"].format(site=row["key"], n=fmt.int(row["count"]))
+                    t["note_new_referrer"].format(
+                        site=row["key"], visits=counted(t, "n_visits", row["count"], fmt)
+                    )
                 )
     missing, missing_before = now.get("not_found", 0), before.get("not_found", 0)
     if missing - missing_before >= NOT_FOUND_JUMP and missing >= 2 * missing_before:
@@ -128,8 +130,8 @@ def compose(
     subject = t["subject"].format(
         shop=shop_name,
         title=title,
-        visitors=fmt.int(now.get("visitors", 0)),
-        requests=fmt.int(now.get("conversions", 0)),
+        visitors=counted(t, "n_visitors", now.get("visitors", 0), fmt),
+        requests=counted(t, "n_requests", now.get("conversions", 0), fmt),
     )
     return Summary(
         subject=subject,
@@ -151,6 +153,12 @@ def message(summary: Summary, sender, to: str) -> EmailMessage:
     msg.set_content(summary.text)
     msg.add_alternative(summary.html, subtype="html")
     return msg
+
+
+def counted(t: dict, key: str, n: int, fmt: _Formatter) -> str:
+    """`1 bezoeker`, `3 bezoekers`: the text for one or for more (or none)."""
+    one, more = t[key]
+    return one if n == 1 else more.format(n=fmt.int(n))
 
 
 def _stats(tidy: pd.DataFrame, start: dt.date, end: dt.date) -> dict:

@@ -340,7 +340,11 @@ COUNTRIES = {
 # The weekly (or monthly) summary mail to the owner (analytics.summary).
 SUMMARY = {
     "nl": {
-        "subject": "{shop}: {title}: {visitors} bezoekers, {requests} reparatieaanvragen",
+        "subject": "{shop}: {title}: {visitors}, {requests}",
+        # one, more than one
+        "n_visitors": ("1 bezoeker", "{n} bezoekers"),
+        "n_requests": ("1 reparatieaanvraag", "{n} reparatieaanvragen"),
+        "n_visits": ("1 bezoek", "{n} bezoeken"),
         "title_week": "week {week} ({span})",
         "title_month": "{month}",
         "heading": "Bezoekers en aanvragen",
@@ -364,7 +368,7 @@ SUMMARY = {
         "note_no_data": (
             "Er zijn geen gegevens over deze periode. Draait de nachtelijke statistiek nog?"
         ),
-        "note_new_referrer": "Nieuw in de top 5 van verwijzende sites: {site} ({n} bezoeken).",
+        "note_new_referrer": "Nieuw in de top 5 van verwijzende sites: {site} ({visits}).",
         "note_not_found": (
             "Veel meer ‘niet gevonden’ (404): {n}, tegen {before} ervoor. Meest gevraagd: {path}"
         ),
@@ -377,7 +381,10 @@ SUMMARY = {
         "empty": "Geen gegevens.",
     },
     "en": {
-        "subject": "{shop}: {title}: {visitors} visitors, {requests} repair requests",
+        "subject": "{shop}: {title}: {visitors}, {requests}",
+        "n_visitors": ("1 visitor", "{n} visitors"),
+        "n_requests": ("1 repair request", "{n} repair requests"),
+        "n_visits": ("1 visit", "{n} visits"),
         "title_week": "week {week} ({span})",
         "title_month": "{month}",
         "heading": "Visitors and requests",
@@ -399,7 +406,7 @@ SUMMARY = {
         "requests": "Requests",
         "notes_title": "Worth a look",
         "note_no_data": "There are no figures for this period. Is the nightly statistics run working?",
-        "note_new_referrer": "New in the top 5 referring sites: {site} ({n} visits).",
+        "note_new_referrer": "New in the top 5 referring sites: {site} ({visits}).",
         "note_not_found": (
             "Many more ‘not found’ (404): {n}, against {before} before. Most asked: {path}"
         ),

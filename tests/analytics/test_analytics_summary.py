@@ -13,7 +13,7 @@ from support import ROOT, free_port
 
 from analytics.cli import cli
 from analytics.report import _Formatter
-from analytics.summary import figures, period_before
+from analytics.summary import counted, figures, period_before
 from analytics.texts import SUMMARY
 
 CET = dt.timezone(dt.timedelta(hours=1))
@@ -141,14 +141,14 @@ def test_sent_over_smtp_to_the_shop(two_weeks, smtp_sink):
         (
             "nl",
             [
-                "Nieuw in de top 5 van verwijzende sites: buurtwijzer.nl (1 bezoeken).",
+                "Nieuw in de top 5 van verwijzende sites: buurtwijzer.nl (1 bezoek).",
                 "Veel meer ‘niet gevonden’ (404): 26, tegen 2 ervoor. Meest gevraagd: /wp-oud/",
             ],
         ),
         (
             "en",
             [
-                "New in the top 5 referring sites: buurtwijzer.nl (1 visits).",
+                "New in the top 5 referring sites: buurtwijzer.nl (1 visit).",
                 "Many more ‘not found’ (404): 26, against 2 before. Most asked: /wp-oud/",
             ],
         ),
@@ -231,3 +231,11 @@ def test_the_timer_mails_it_on_monday_morning_from_the_nightly_counts():
         "RuntimeDirectory=itfixe-analytics",
         "StateDirectory=itfixe-stats",
     } <= unit
+
+
+@pytest.mark.parametrize(
+    ("lang", "n", "expected"),
+    [("nl", 1, "1 bezoeker"), ("nl", 1200, "1.200 bezoekers"), ("en", 0, "0 visitors")],
+)
+def test_one_or_more(lang, n, expected):
+    assert counted(SUMMARY[lang], "n_visitors", n, _Formatter(lang)) == expected
