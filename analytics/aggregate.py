@@ -443,14 +443,21 @@ def _requests_per_visit(visit_visitor, visit_start, post_visitor, post_ts) -> np
 def _conversion_tables(visits: dict, days: np.ndarray, names, sources) -> list[pd.DataFrame]:
     """The funnel per day (visits that saw the form, that sent it) and requests per source."""
     sent = visits["requests"] > 0
-    referrer = np.array([s[1] if s else None for s in sources] + [None], dtype=object)
-    campaign = names["campaign"].decode(visits["campaign"])
-    source = np.where(pd.notna(campaign), campaign, referrer[visits["referrer"]])
-    source = np.where(pd.isna(source), DIRECT, source)
-    codes, labels = pd.factorize(source)
-    by_source = {"day": visits["day"], "source": codes}
+    # A visit's source: its campaign, else its referrer's group name, else direct; one label
+    # code per distinct campaign and referrer, so the visits themselves stay numbers.
+    labels: dict[str, int] = {}
+    by_referrer = [labels.setdefault(s[1] if s else DIRECT, len(labels)) for s in sources]
+    by_referrer.append(labels.setdefault(DIRECT, len(labels)))  # code -1: no referrer
+    by_campaign = [labels.setdefault(c, len(labels)) for c in names["campaign"].values] + [-1]
+    campaign = visits["campaign"]
+    source = np.where(
+        campaign >= 0,
+        np.asarray(by_campaign)[campaign],
+        np.asarray(by_referrer)[visits["referrer"]],
+    )
+    by_source = {"day": visits["day"], "source": source}
     by_entry = {"day": visits["day"], "entry": visits["entry"]}
-    label = np.asarray(labels, dtype=object)
+    label = np.array(list(labels), dtype=object)
     return [
         _totals(_per_day(visits["day"], days, visits["saw_form"] | sent), "form_visits", days),
         _totals(_per_day(visits["day"], days, sent), "conversions", days),
