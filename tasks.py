@@ -170,12 +170,13 @@ def demo(c, port=8000):
         generate_log(log, 20_000, seed=1, start=dt.date.today() - dt.timedelta(days=28), days=28)
     goaccess = "" if shutil.which("goaccess") else "--no-goaccess"
     c.run(f"{_bin('analytics')} report {log} --out {site_dir / 'stats'} {goaccess}")
+    c.run(f"{_bin('analytics')} summary {log} --mail-dir {mail_dir}")  # last week's mail
     print(
         f"""
   Site:        http://127.0.0.1:{port}/
   Repair form: http://127.0.0.1:{port}/reparatie-aanvragen/
   Stats:       http://127.0.0.1:{port}/stats/ (from a generated sample log, {log})
-  Mails:       written as .eml files to {mail_dir}
+  Mails:       written as .eml files to {mail_dir} (also the owner's weekly summary)
   Requests:    {DEMO / "repairs.sqlite3"} (REPAIRS_DB={DEMO / "repairs.sqlite3"} {_bin("repairs")} list)
   Stop with Ctrl-C.
 """,

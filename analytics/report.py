@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from analytics import charts
+from analytics.aggregate import DIRECT
 from analytics.geoip import DBIP_DOWNLOAD
 from analytics.texts import COUNTRIES, DEVICES, MONTHS, STATUS, TEXT, WEEKDAYS
 
@@ -32,6 +33,7 @@ AUDIENCE_TABLES = (
     "devices",
 )
 ROBOT_TABLES = ("status_codes", "not_found", "bots")
+REQUEST_TABLES = ("conversion_sources", "conversion_entry_pages")
 
 
 def write_report(stats: dict, out_dir: Path, lang: str) -> Path:
@@ -83,6 +85,8 @@ def render_report(stats: dict, lang: str, present: set[str] = frozenset()) -> st
         "generated": fmt.timestamp(stats.get("generated")),
         "headline": _headline(stats, fmt, t),
         "daily_chart": _daily_chart(stats.get("daily", []), fmt, t),
+        "funnel": funnel_rows(stats, fmt, t),
+        "request_tables": [_table(n, tables.get(n), fmt, t, present) for n in REQUEST_TABLES],
         "daily_rows": [
             (fmt.date(d["date"]), fmt.int(d["visitors"]), fmt.int(d["pageviews"]))
             for d in stats.get("daily", [])
@@ -142,7 +146,7 @@ def _period(period: dict, fmt: _Formatter, t: dict) -> str:
 def _headline(stats: dict, fmt: _Formatter, t: dict) -> list[dict]:
     previous = stats.get("previous") or {}
     cards = []
-    for key in ("visitors", "pageviews", "visits"):
+    for key in ("visitors", "pageviews", "visits", "conversions"):
         value = stats.get(key, 0)
         change = _change(value, previous.get(key), fmt, t)
         if change:
@@ -166,6 +170,17 @@ def _headline(stats: dict, fmt: _Formatter, t: dict) -> list[dict]:
         },
     ]
     return cards
+
+
+def funnel_rows(stats: dict, fmt: _Formatter, t: dict) -> list[tuple[str, str, str]]:
+    """Visits → visits that saw the form page → visits that sent it: (step, visits, share)."""
+    visits = stats.get("visits", 0)
+    steps = [
+        (t["funnel_visits"], visits),
+        (t["funnel_form"], stats.get("form_visits", 0)),
+        (t["funnel_sent"], stats.get("conversions", 0)),
+    ]
+    return [(label, fmt.int(n), fmt.share(n, visits)) for label, n in steps]
 
 
 def _change(now: int, before: int | None, fmt: _Formatter, t: dict) -> dict | None:
@@ -252,6 +267,8 @@ def _display_key(table: str, key: str, lang: str, t: dict) -> str:
         return f"{name} ({key.upper()})" if name else key
     if table == "devices":
         return DEVICES.get(key.lower(), {}).get(lang, key)
+    if key == DIRECT:
+        return t["direct"]
     if table == "status_codes":
         meaning = STATUS.get(str(key), {}).get(lang)
         return f"{key} {meaning}" if meaning else str(key)
@@ -273,6 +290,10 @@ class _Formatter:
 
     def percent(self, ratio: float) -> str:
         return f"{round(ratio * 100)}%"
+
+    def share(self, part: int, whole: int) -> str:
+        """`3,6%`: one decimal, since a shop's conversion rates are small; `–` of nothing."""
+        return f"{self.decimal(100 * part / whole)}%" if whole else "–"
 
     def duration(self, seconds: float) -> str:
         seconds = round(seconds)

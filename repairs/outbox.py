@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import smtplib
 import sqlite3
-import ssl
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -60,13 +58,7 @@ class FolderTransport:
         pass
 
     def send(self, outbox_id: int, msg: EmailMessage) -> None:
-        target = self.folder / f"{outbox_id:06d}.eml"
-        tmp = target.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(msg.as_bytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        mail.write_eml(self.folder / f"{outbox_id:06d}.eml", msg)
 
 
 class SMTPTransport:
@@ -78,22 +70,7 @@ class SMTPTransport:
         self.smtp: smtplib.SMTP | None = None
 
     def __enter__(self) -> SMTPTransport:
-        s = self.settings
-        if s.smtp_tls == "tls":
-            smtp = smtplib.SMTP_SSL(
-                s.smtp_host, s.smtp_port, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self.timeout)
-        try:
-            if s.smtp_tls == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-            if s.smtp_user:
-                smtp.login(s.smtp_user, s.smtp_password)
-        except BaseException:
-            smtp.close()
-            raise
-        self.smtp = smtp
+        self.smtp = mail.open_smtp(self.settings, self.timeout)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -5,6 +5,7 @@ report at /stats/ behind nginx with the password."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import os
@@ -336,3 +337,48 @@ def test_owner_sees_the_rendered_report_in_chromium(stats_site, playwright, page
         finally:
             context.close()
     assert errors == []
+
+
+@pytest.mark.parametrize("kind", sorted(LOGS))
+def test_stats_count_the_sent_form_as_a_repair_request(reports, kind):
+    """The browser's POST answered 303, in nginx's log: one visit that sent a request."""
+    stats = json.loads((reports[kind] / "stats.json").read_text())
+    assert (stats["visits"], stats["form_visits"], stats["conversions"]) == (1, 1, 1)
+    assert stats["conversion_rate"] == 1.0
+    tables = stats["tables"]
+    assert tables["conversion_entry_pages"]["rows"] == [{"key": "/", "count": 1, "visits": 1}]
+    assert tables["conversion_sources"]["rows"] == [{"key": "(direct)", "count": 1, "visits": 1}]
+
+
+def test_summary_unit_mails_the_owner_from_the_nightly_counts(visit, reports):
+    """analytics-summary.service's command on the state the nightly unit wrote, over SMTP."""
+    stats = json.loads((reports["combined"] / "stats.json").read_text())
+    day = dt.date.fromisoformat(stats["period"]["end"])
+    monday_after = day + dt.timedelta(days=7 - day.weekday())
+    unit = ROOT / "deploy" / "systemd" / "analytics-summary.service"
+    paths = {"/var/lib/itfixe-stats": str(visit.tmp / "stats-combined" / "lib")}
+    paths["/opt/itfixe/.venv/bin"] = str(BIN)
+    (command,) = unit_commands(unit, paths)
+    sink = SMTPSink()
+    sink.start()
+    try:
+        env = {
+            **os.environ,
+            "RUNTIME_DIRECTORY": str(visit.tmp / "run-combined"),
+            "REPAIRS_SMTP_HOST": "127.0.0.1",
+            "REPAIRS_SMTP_PORT": str(sink.port),
+            "REPAIRS_SMTP_TLS": "none",
+            "REPAIRS_MAIL_DIR": "",
+        }
+        run = subprocess.run(
+            [*command, "--today", monday_after.isoformat()],
+            capture_output=True, text=True, cwd=ROOT, env=env,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        (mail,) = sink.wait_for(1)
+    finally:
+        sink.stop()
+    assert mail["To"] == config.load(ROOT / "shop.toml").business.email
+    assert mail["Subject"].endswith(": 1 bezoeker, 1 reparatieaanvraag")
+    text = mail.get_body(("plain",)).get_content()
+    assert CLIENT_IP not in text and MASKED_IP not in text
