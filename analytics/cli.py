@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from analytics.formats import FormatError, get_format
 from analytics.read import expand_inputs, file_size
-from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE
+from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE, ipv6_prefix_problem
 
 
 def _flat_memory() -> None:
@@ -106,6 +106,12 @@ def _progress(sources, label: str):
         yield lambda n: bar.advance(task, n)
 
 
+def _ipv6_prefix(ctx, param, value: int | None) -> int | None:
+    if value is not None and ipv6_prefix_problem(value):
+        raise click.BadParameter(ipv6_prefix_problem(value))
+    return value
+
+
 prefix_options = [
     click.option(
         "--ipv4-prefix",
@@ -115,7 +121,8 @@ prefix_options = [
     ),
     click.option(
         "--ipv6-prefix",
-        type=click.IntRange(*IPV6_PREFIX_RANGE),
+        type=int,
+        callback=_ipv6_prefix,
         help=f"Keep this many bits of an IPv6 address, {IPV6_PREFIX_RANGE[0]} to "
         f"{IPV6_PREFIX_RANGE[1]} (default: shop.toml [privacy]).",
     ),
@@ -205,14 +212,20 @@ def cli() -> None:
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day to report (YYYY-MM-DD).")
 @with_prefix_options
 @click.option("--no-goaccess", is_flag=True, help="Do not build goaccess.html.")
-@click.option("--verbose", "-v", is_flag=True, help="Show each malformed line on stderr.")
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Show each malformed line on stderr (anonymised: truncated IPs, no query strings).",
+)
 def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, ipv6_prefix,
            log_format, no_goaccess, verbose) -> None:  # fmt: skip
     """Read LOGS (files, globs, .gz, - for stdin) and write the report to --out.
 
-    Without --since the report covers every day in the logs; with --state, the last 28 days.
-    With --state and no LOGS, the report is rebuilt from the stored counts alone. --state also
-    keeps the anonymised lines of those 28 days, so goaccess.html covers the same period.
+    Without --since the report covers every day in the logs; with --state, the last
+    anonymised_log_retention_days (shop.toml [privacy], 28 by default). With --state and no
+    LOGS, the report is rebuilt from the stored counts alone. --state also keeps the anonymised
+    lines of those days, so goaccess.html covers the same period.
 
     \b
     Examples:
@@ -234,6 +247,7 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
     if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
     ipv4, ipv6 = _prefixes(shop, ipv4_prefix, ipv6_prefix)
+    window = shop.privacy.anonymised_log_retention_days
     fmt = _log_format(log_format)
     countries = _countries(geoip)
     saved = _open_state(state, keys_dir) if state is not None else None
@@ -282,14 +296,14 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
         anonymised = goaccess_log.name if goaccess_log else None
         if kept is not None:
             kept.commit()
-            window_start, _ = pipeline.report_period(tidy, None, None, True)
+            window_start, _ = pipeline.report_period(tidy, None, None, window)
             if window_start is not None:
                 kept.prune(window_start)
         start, end = pipeline.report_period(
             tidy,
             since.date() if since else None,
             until.date() if until else None,
-            saved is not None,
+            window if saved is not None else None,
         )
         settings = {
             "ipv4_prefix": ipv4,
