@@ -26,8 +26,9 @@ import pyarrow.compute as pc
 
 from analytics.distinct import encode, map_distinct, unique_ints
 from analytics.formats import Token
+from shop.config import LIMITS
 
-KEY_LIFETIME = dt.timedelta(hours=48)
+KEY_LIFETIME = dt.timedelta(hours=LIMITS["visitor_key_hours"])
 EARLIEST_ZONE = dt.timedelta(hours=14)
 EPOCH = dt.date(1970, 1, 1)
 # Free text (X-Forwarded-For, extra fields, junk request lines) is cut into tokens at these

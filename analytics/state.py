@@ -5,9 +5,9 @@ anonymised (analytics.pipeline.stream_mark; decompressed, so `access.log.1` and 
 `access.log.2.gz` are the same stream) and that line's time; it is resumed at the byte offset read
 last time. Its name, inode and size are kept as hints. Nothing here is computed from raw log text:
 records of earlier versions, which held a digest of a file's first raw bytes, are matched once in
-memory and rewritten without it. Days whose visitor-key hash key still exists (until 48 hours after the
-day ends) keep their per-visitor rows, so a day split over two runs counts each visitor once; older
-days keep only counts: no IP address is ever written here, no visitor key outlives its day's hash
+memory and rewritten without it. Days whose visitor-key hash key still exists (until 48 hours
+after the day ends) keep their per-visitor rows, so a day split over two runs counts each visitor
+once; older days keep only counts: no IP address is ever written here, no visitor key outlives its day's hash
 key, and the hash keys themselves live elsewhere (analytics.keydir).
 """
 
@@ -27,9 +27,10 @@ from analytics.aggregate import EVENT_COLUMNS, KEY_COLUMNS, REQUEST_TABLES, TIDY
 from analytics.anonymise import DayKeys, key_is_open
 from analytics.keydir import KeysDirError, check_outside, keys_file
 from analytics.read import ReadError, Source, open_stream
+from shop.config import LIMITS
 
 LEGACY_HEAD_BYTES = 1024  # earlier versions recognised a file by a digest of these raw bytes
-FORGET_FILES_AFTER = dt.timedelta(days=60)
+FORGET_FILES_AFTER = dt.timedelta(days=LIMITS["files_read_days"])
 # Event and key columns stored as text, re-coded into this run's vocabularies on load.
 TEXT_COLUMNS = {
     "path": "path",

@@ -76,8 +76,15 @@ class ShopConfig:
     path: Path
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain nested dict, for templates."""
-        return {f.name: vars(getattr(self, f.name)) for f in fields(self) if f.name != "path"}
+        """Plain nested dict, for templates (with the fixed limits the statement names)."""
+        values = {f.name: vars(getattr(self, f.name)) for f in fields(self) if f.name != "path"}
+        return {**values, "limits": dict(LIMITS)}
+
+
+# Fixed limits of the analytics tool that the privacy statement names: how long a day's
+# visitor-hash key (and the visitor codes made with it) may exist, and how long the list of log
+# files read (with a digest of each one's anonymised first line) is kept.
+LIMITS = {"visitor_key_hours": 48, "files_read_days": 60}
 
 
 # IP prefixes kept: up to /24 and /40, so what remains is a network of about 256 customers
