@@ -374,7 +374,7 @@ def _write_outputs(stats: dict, out: Path, lang: str, anonymised_log) -> None:
 )
 @with_prefix_options
 def anonymize(logs, output, ipv4_prefix, ipv6_prefix, log_format) -> None:
-    """Copy LOGS with truncated IPs and without query strings (utm_* kept), same format.
+    """Copy LOGS with truncated IPs and without query strings, same format.
 
     Malformed lines are left out (they may hold an address in a place no format names).
 

@@ -117,7 +117,8 @@ class Pipeline:
         """Parse up to PARSE_THREADS blocks ahead in the pool, process them in order."""
         state = self.o.offsets
         fmt = self.o.log_format
-        mark = stream_mark(source, fmt) if state is not None else None
+        # stdin cannot be read twice (and is never resumed): no mark
+        mark = stream_mark(source, fmt) if state is not None and source.path else None
         offset = state.resume_offset(source, mark) if state is not None else 0
         pending: deque = deque()
         try:

@@ -289,3 +289,11 @@ def test_csv_cells_from_strangers_open_as_text(tmp_path, write_log, report, line
              csv.reader((out / f"{name}.csv").read_text().splitlines()) for c in row]  # fmt: skip
     assert "'=1+2 / x" in cells and "'@SUM(A1)" in cells
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_stdin_with_state_is_read_whole(tmp_path, report, line):
+    """Recognising a log reads its head first: stdin, which cannot be read twice, is not."""
+    text = "".join(line(f"192.0.2.{i}") for i in range(1, 201))
+    result, stats = report("-", "--state", tmp_path / "state", input=text.encode())
+    assert result.exit_code == 0, result.output
+    assert stats["requests"] == 200
