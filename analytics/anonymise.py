@@ -258,20 +258,20 @@ def mask_addresses(text: str | None, truncate=None) -> str | None:
     parts = _TOKEN_SEPARATORS.split(text)
     for i in range(0, len(parts), 2):  # odd items are the separators
         if _HINT.search(parts[i]):
-            address = _address_in(parts[i]) if truncate is not None else None
-            parts[i] = (truncate(address) if address else None) or MASKED
+            parts[i] = _truncated_in(parts[i], truncate) if truncate else MASKED
     return "".join(parts)
 
 
-def _address_in(token: str) -> str | None:
-    """The first IP address in a token, however wrapped: `[..]:port`, `host:port`, `ip:..`,
-    `..%zone`."""
+def _truncated_in(token: str, truncate) -> str:
+    """The first IP address in a token, however wrapped (`[..]:port`, `host:port`, `ip:..`,
+    `..%zone`), truncated; MASKED if none parses."""
     for run in _ADDRESS_RUN.findall(token):
         bare = run.strip(":.")
         for candidate in (run, bare, bare.rsplit(":", 1)[0]):
-            if truncate_ip(candidate) is not None:
-                return candidate
-    return None
+            truncated = truncate(candidate)
+            if truncated is not None:
+                return truncated
+    return MASKED
 
 
 def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
