@@ -296,14 +296,15 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
         anonymised = goaccess_log.name if goaccess_log else None
         if kept is not None:
             kept.commit()
-            window_start, _ = pipeline.report_period(tidy, None, None, window)
+            window_start, _ = pipeline.report_period(tidy, None, None, True, window)
             if window_start is not None:
                 kept.prune(window_start)
         start, end = pipeline.report_period(
             tidy,
             since.date() if since else None,
             until.date() if until else None,
-            window if saved is not None else None,
+            saved is not None,
+            window,
         )
         settings = {
             "ipv4_prefix": ipv4,

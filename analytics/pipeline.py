@@ -53,7 +53,7 @@ from analytics.read import (
     sniff_format,
     split_lines,
 )
-from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE
+from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE, Privacy
 
 COMBINED = get_format("combined")
 PAGE_METHODS = ("GET", "HEAD")
@@ -402,15 +402,21 @@ def _subset(columns: dict, days: list[int]) -> pd.DataFrame:
 
 
 def report_period(
-    tidy: pd.DataFrame, since: dt.date | None, until: dt.date | None, window_days: int | None
+    tidy: pd.DataFrame,
+    since: dt.date | None,
+    until: dt.date | None,
+    with_state: bool,
+    window_days: int | None = None,
 ) -> tuple[int | None, int | None]:
     """Days to report: --since/--until, else all days read (with --state: the last
-    `window_days`, as long as the anonymised lines are kept)."""
+    `window_days`, shop.toml's anonymised_log_retention_days, as long as the lines are kept)."""
+    if window_days is None:
+        window_days = Privacy.anonymised_log_retention_days
     days = tidy["day"]
     end = (until - EPOCH).days if until else (int(days.max()) if len(days) else None)
     if since:
         start = (since - EPOCH).days
-    elif window_days and end is not None:
+    elif with_state and end is not None:
         start = max(int(days.min()), end - window_days + 1)
     else:
         start = int(days.min()) if len(days) else None

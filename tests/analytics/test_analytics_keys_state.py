@@ -267,3 +267,21 @@ def test_files_are_recognised_by_anonymised_data_and_old_raw_digests_are_dropped
     write_log([today_line(line, "192.0.2.10", 40)])
     assert invoke(*report, log.parent / "access.log*").exit_code == 0
     assert json.loads((out / "stats.json").read_text())["requests"] == 7
+
+
+def test_anonymised_lines_and_the_state_period_follow_the_setting(
+    tmp_path, write_log, line, monkeypatch
+):
+    from support import write_shop_toml
+
+    toml = write_shop_toml(tmp_path / "shop.toml", privacy={"anonymised_log_retention_days": 2})
+    monkeypatch.setenv("SHOP_CONFIG", str(toml))
+    first = dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)
+    log = write_log([line(f"192.0.2.{d}", first + dt.timedelta(days=d)) for d in range(5)])
+    state, out = tmp_path / "state", tmp_path / "out"
+    result = invoke("report", log, "--state", state, "--out", out, "--no-goaccess")
+    assert result.exit_code == 0, result.output
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["period"]["start"], stats["period"]["end"]) == ("2026-10-04", "2026-10-05")
+    kept = sorted(p.name for p in (state / "anonymised").iterdir())
+    assert kept == ["2026-10-04.log.gz", "2026-10-05.log.gz"]
