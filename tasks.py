@@ -159,17 +159,10 @@ def demo(c, port=8000):
     Everything lives in .demo/: the site (stats under /stats/), the requests database and the
     mails the form sends (as .eml files), so nothing is sent and nothing real is touched.
     """
-    import datetime as dt
-
-    from analytics.sample import generate_log
-
     site_dir, mail_dir, log = DEMO / "site", DEMO / "mail", DEMO / "access.log"
     mail_dir.mkdir(parents=True, exist_ok=True)
     pelican_run("-s {settings_base} -o {out}".format(out=shlex.quote(str(site_dir)), **CONFIG))
-    if not log.exists():
-        generate_log(log, 20_000, seed=1, start=dt.date.today() - dt.timedelta(days=28), days=28)
-    goaccess = "" if shutil.which("goaccess") else "--no-goaccess"
-    c.run(f"{_bin('analytics')} report {log} --out {site_dir / 'stats'} {goaccess}")
+    demo_stats(c, log, site_dir / "stats")
     c.run(f"{_bin('analytics')} summary {log} --mail-dir {mail_dir}")  # last week's mail
     print(
         f"""
@@ -188,6 +181,20 @@ def demo(c, port=8000):
         f"--mail-dir {mail_dir}",
         env=env,
         pty=False,
+    )
+
+
+def demo_stats(c, log: Path, out: Path):
+    """The demo's report: a sample log generated once (the last 28 days), read into `out`."""
+    import datetime as dt
+
+    from analytics.sample import generate_log
+
+    if not log.exists():
+        generate_log(log, 20_000, seed=1, start=dt.date.today() - dt.timedelta(days=28), days=28)
+    goaccess = "" if shutil.which("goaccess") else "--no-goaccess"
+    return c.run(
+        f"{_bin('analytics')} report {shlex.quote(str(log))} --out {shlex.quote(str(out))} {goaccess}"
     )
 
 

@@ -26,13 +26,20 @@ import pyarrow.compute as pc
 
 from analytics.distinct import encode, map_distinct, unique_ints
 from analytics.formats import Token
+from shop.config import LIMITS
 
-KEY_LIFETIME = dt.timedelta(hours=48)
+KEY_LIFETIME = dt.timedelta(hours=LIMITS["visitor_key_hours"])
 EARLIEST_ZONE = dt.timedelta(hours=14)
 EPOCH = dt.date(1970, 1, 1)
-# IPv4 and IPv6 candidates inside free text such as X-Forwarded-For; ipaddress decides.
-_ADDRESS_LIKE = re.compile(r"[0-9A-Fa-f]*:[0-9A-Fa-f:.]*[0-9A-Fa-f]|\d{1,3}(?:\.\d{1,3}){3}")
-_ADDRESS_HINT = r"\d\.\d+\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]*:"
+# Free text (X-Forwarded-For, extra fields, junk request lines) is cut into tokens at these
+# characters; a token with an address hint (three dotted numbers, or two colons) is replaced by
+# the truncated address it holds, or masked whole when none parses.
+_TOKEN_SEPARATORS = re.compile(r"([\s,;\"'()<>=/|\\]+)")
+_ADDRESS_HINT = r"\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]*:[0-9A-Fa-f]*:"
+_HINT = re.compile(_ADDRESS_HINT)
+_ADDRESS_RUN = re.compile(r"[0-9A-Fa-f:.]+")
+_QUERY = r"\?[^\s\"]*"
+MASKED = "-"
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign")
 _MAPPED = b"\0" * 10 + b"\xff\xff"
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -41,7 +48,7 @@ _DOTTED = r"^([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)$"
 TRUNCATED_KEPT = 20_000
 
 
-def truncate_ip(ip: str, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> str | None:
+def truncate_ip(ip: str, ipv4_prefix: int = 24, ipv6_prefix: int = 32) -> str | None:
     """The network address of `ip`'s prefix (IPv4-mapped IPv6 as IPv4); None if not an IP."""
     ip = ip.strip("[]")
     try:
@@ -132,7 +139,7 @@ class Anonymiser:
     def __init__(
         self,
         ipv4_prefix: int = 24,
-        ipv6_prefix: int = 48,
+        ipv6_prefix: int = 32,
         day_keys: DayKeys | None = None,
         countries=None,
     ) -> None:
@@ -229,21 +236,42 @@ class Anonymiser:
         return int(self._visitor_keys(days, [ip], codes, [ua], codes)[0])
 
     def truncate_in_text(self, column: pa.Array) -> pa.Array:
-        """Every IP address inside free text (X-Forwarded-For, extra fields) truncated."""
+        """Every token of free text (X-Forwarded-For, extra fields) that holds an IP address
+        truncated; one that looks like an address but holds none masked whole."""
         hint = pc.match_substring_regex(column, _ADDRESS_HINT)
         if not pc.any(hint).as_py():
             return column
-        rewritten = map_distinct(column, self._truncate_text)
+        rewritten = map_distinct(column, lambda text: mask_addresses(text, self.truncate))
         return pc.if_else(hint, rewritten, column)
 
-    def _truncate_text(self, text: str | None) -> str | None:
-        if text is None:
-            return None
+    def scrub_text(self, column: pa.Array) -> pa.Array:
+        """Text no format names (junk request lines, malformed lines): query strings dropped,
+        addresses truncated."""
+        return self.truncate_in_text(pc.replace_substring_regex(column, _QUERY, ""))
 
-        def replace(m: re.Match) -> str:
-            return self.truncate(m.group(0)) or m.group(0)
 
-        return _ADDRESS_LIKE.sub(replace, text)
+def mask_addresses(text: str | None, truncate=None) -> str | None:
+    """`text` with each token that holds an address replaced by `truncate(address)`, and each
+    that only looks like one (or every one, without `truncate`) replaced by MASKED."""
+    if text is None or not _HINT.search(text):
+        return text
+    parts = _TOKEN_SEPARATORS.split(text)
+    for i in range(0, len(parts), 2):  # odd items are the separators
+        if _HINT.search(parts[i]):
+            parts[i] = _truncated_in(parts[i], truncate) if truncate else MASKED
+    return "".join(parts)
+
+
+def _truncated_in(token: str, truncate) -> str:
+    """The first IP address in a token, however wrapped (`[..]:port`, `host:port`, `ip:..`,
+    `..%zone`), truncated; MASKED if none parses."""
+    for run in _ADDRESS_RUN.findall(token):
+        bare = run.strip(":.")
+        for candidate in (run, bare, bare.rsplit(":", 1)[0]):
+            truncated = truncate(candidate)
+            if truncated is not None:
+                return truncated
+    return MASKED
 
 
 def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -271,7 +299,7 @@ def campaign_of(path: str | None) -> str | None:
         return None
     params = dict(parse_qsl(path.split("?", 1)[1]))
     named = [params[k].strip() for k in UTM_KEYS if params.get(k, "").strip()]
-    return " / ".join(named)[:200] or None
+    return mask_addresses(" / ".join(named)[:200]) or None
 
 
 def strip_referrer(referrer: pa.Array) -> pa.Array:
@@ -325,16 +353,11 @@ def anonymised_values(
     anonymiser: Anonymiser,
 ) -> dict[str, pa.Array]:
     """The values an anonymised line is written from: nothing that names a visitor."""
-    request = pc.if_else(
-        pc.is_valid(method),
-        pc.binary_join_element_wise(
-            method,
-            clean_path,
-            pc.fill_null(protocol, ""),
-            " ",
-        ),
-        parsed_columns["request"],
-    )
+    request = pc.binary_join_element_wise(method, clean_path, pc.fill_null(protocol, ""), " ")
+    junk = pc.is_null(method)
+    if pc.any(junk).as_py():  # no query string, whatever the shape of the request line
+        scrubbed = anonymiser.scrub_text(parsed_columns["request"].filter(junk))
+        request = pc.replace_with_mask(request, junk, scrubbed)
     request = pc.utf8_rtrim(request, " ")
     values = {
         "ip": truncated_ip,

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from analytics.formats import FormatError, get_format
 from analytics.read import expand_inputs, file_size
-from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE
+from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE, ipv6_prefix_problem
 
 
 def _flat_memory() -> None:
@@ -108,6 +108,12 @@ def _progress(sources, label: str):
         yield lambda n: bar.advance(task, n)
 
 
+def _ipv6_prefix(ctx, param, value: int | None) -> int | None:
+    if value is not None and ipv6_prefix_problem(value):
+        raise click.BadParameter(ipv6_prefix_problem(value))
+    return value
+
+
 prefix_options = [
     click.option(
         "--ipv4-prefix",
@@ -117,7 +123,8 @@ prefix_options = [
     ),
     click.option(
         "--ipv6-prefix",
-        type=click.IntRange(*IPV6_PREFIX_RANGE),
+        type=int,
+        callback=_ipv6_prefix,
         help=f"Keep this many bits of an IPv6 address, {IPV6_PREFIX_RANGE[0]} to "
         f"{IPV6_PREFIX_RANGE[1]} (default: shop.toml [privacy]).",
     ),
@@ -208,14 +215,20 @@ def cli() -> None:
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day to report (YYYY-MM-DD).")
 @with_prefix_options
 @click.option("--no-goaccess", is_flag=True, help="Do not build goaccess.html.")
-@click.option("--verbose", "-v", is_flag=True, help="Show each malformed line on stderr.")
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Show each malformed line on stderr (anonymised: truncated IPs, no query strings).",
+)
 def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, ipv6_prefix,
            log_format, no_goaccess, verbose) -> None:  # fmt: skip
     """Read LOGS (files, globs, .gz, - for stdin) and write the report to --out.
 
-    Without --since the report covers every day in the logs; with --state, the last 28 days.
-    With --state and no LOGS, the report is rebuilt from the stored counts alone. --state also
-    keeps the anonymised lines of those 28 days, so goaccess.html covers the same period.
+    Without --since the report covers every day in the logs; with --state, the last
+    anonymised_log_retention_days (shop.toml [privacy], 28 by default). With --state and no
+    LOGS, the report is rebuilt from the stored counts alone. --state also keeps the anonymised
+    lines of those days, so goaccess.html covers the same period.
 
     Repair requests: a visit by a person whose POST to shop.toml [site] form_action was
     answered 303 (not 4xx/5xx, not a bot). When the handler runs on another host, give its
@@ -242,6 +255,7 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
     if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
     ipv4, ipv6 = _prefixes(shop, ipv4_prefix, ipv6_prefix)
+    window = shop.privacy.anonymised_log_retention_days
     fmt = _log_format(log_format)
     countries = _countries(geoip)
     saved, kept = _state_and_kept_lines(state, keys_dir)
@@ -263,6 +277,7 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
             since.date() if since else None,
             until.date() if until else None,
             saved is not None,
+            window,
         )
         settings = {
             "ipv4_prefix": ipv4,
@@ -343,7 +358,9 @@ def _count(shop, logs, saved, kept, ipv4, ipv6, fmt, countries=None, anonymised_
         raise click.ClickException(str(e)) from None
     if kept is not None:
         kept.commit()
-        window_start, _ = pipeline.report_period(tidy, None, None, True)
+        window_start, _ = pipeline.report_period(
+            tidy, None, None, True, shop.privacy.anonymised_log_retention_days
+        )
         if window_start is not None:
             kept.prune(window_start)
     return tidy, result, errors
@@ -487,7 +504,7 @@ def summary(logs, state, keys_dir, period, lang, mail_dir, today, ipv4_prefix, i
 )
 @with_prefix_options
 def anonymize(logs, output, ipv4_prefix, ipv6_prefix, log_format) -> None:
-    """Copy LOGS with truncated IPs and without query strings (utm_* kept), same format.
+    """Copy LOGS with truncated IPs and without query strings, same format.
 
     Malformed lines are left out (they may hold an address in a place no format names).
 

@@ -6,6 +6,10 @@ import csv
 import json
 from pathlib import Path
 
+# A cell starting with one of these opens as a formula in a spreadsheet; campaign values and
+# referrer hosts come from strangers, so such text is written with a leading ' (as text).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 
 def write_json(stats: dict, out_dir: Path) -> Path:
     """Write out_dir/stats.json (UTF-8, indented, tables in the order given)."""
@@ -36,9 +40,16 @@ def _write_csv(target: Path, rows: list[dict], leading: list[str]) -> Path:
     with open(partial, "w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: as_text_cell(v) for k, v in row.items()} for row in rows)
     partial.replace(target)
     return target
+
+
+def as_text_cell(value):
+    """`value`, with text a spreadsheet would run as a formula made plain text."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _replace(target: Path, text: str) -> None:

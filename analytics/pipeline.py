@@ -8,6 +8,8 @@ Memory stays flat: a few blocks in flight plus small per-block partial counts.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import zlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,12 +43,21 @@ from analytics.anonymise import (
 )
 from analytics.formats import LogFormat, get_format
 from analytics.keptlines import write_lines
-from analytics.read import ReadError, Source, parse_lines, read_blocks, sniff_format, split_lines
+from analytics.read import (
+    MAX_LINE_BYTES,
+    ReadError,
+    Source,
+    open_stream,
+    parse_lines,
+    read_blocks,
+    sniff_format,
+    split_lines,
+)
+from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE, Privacy
 
 COMBINED = get_format("combined")
 PAGE_METHODS = ("GET", "HEAD")
 EPOCH = dt.date(1970, 1, 1)
-STATE_PERIOD_DAYS = 28
 PARSE_THREADS = 2
 
 
@@ -54,7 +65,7 @@ PARSE_THREADS = 2
 class Options:
     log_format: LogFormat | None = None
     ipv4_prefix: int = 24
-    ipv6_prefix: int = 48
+    ipv6_prefix: int = 32
     own_host: str = ""
     form_path: str = ""  # the path of [site] form_action: a POST there answered 303 is a request
     countries: object | None = None  # analytics.geoip.CountryLookup
@@ -106,8 +117,10 @@ class Pipeline:
     def _read(self, source: Source, pool: ThreadPoolExecutor) -> None:
         """Parse up to PARSE_THREADS blocks ahead in the pool, process them in order."""
         state = self.o.offsets
-        offset = state.resume_offset(source) if state is not None else 0
         fmt = self.o.log_format
+        # stdin cannot be read twice (and is never resumed): no mark
+        mark = stream_mark(source, fmt) if state is not None and source.path else None
+        offset = state.resume_offset(source, mark) if state is not None else 0
         pending: deque = deque()
         try:
             try:
@@ -126,7 +139,7 @@ class Pipeline:
             for job, _ in pending:
                 job.cancel()
             if state is not None:
-                state.record(source, offset)
+                state.record(source, mark, offset)
 
     def _process_next(self, pending: deque, fmt: LogFormat, name: str) -> int:
         job, end = pending.popleft()
@@ -152,8 +165,8 @@ class Pipeline:
             )
         if len(bad_days):
             r.malformed += len(bad_days)
-            if self.o.on_malformed:
-                for line in block.bad_lines.to_pylist():
+            if self.o.on_malformed:  # printed lines are anonymised as written ones are
+                for line in self.anonymiser.scrub_text(block.bad_lines).to_pylist():
                     self.o.on_malformed(name, line.rstrip("\r\n"))
             dated = bad_days[~np.isnan(bad_days)].astype(np.int64)
             r.aggregator.add_malformed(dated, undated=len(bad_days) - len(dated))
@@ -247,6 +260,8 @@ def _prepare(block: bytes, fmt: LogFormat) -> Prepared:
     """Everything per block that needs no shared state, run in a worker thread."""
     parsed = parse_lines(split_lines(block), fmt)
     ok = parsed.ok
+    if len(block) > MAX_LINE_BYTES:  # a line longer than nginx writes is malformed
+        ok &= pc.binary_length(parsed.lines).to_numpy(zero_copy_only=False) <= MAX_LINE_BYTES + 2
     bad_days = np.zeros(0)
     if not ok.all():
         days = pd.Series(parsed.day, dtype="float64").where(ok).ffill().bfill()
@@ -277,6 +292,38 @@ def _prepare(block: bytes, fmt: LogFormat) -> Prepared:
     return Prepared(len(ok), bad_lines, bad_days, rows, parsed.lines)
 
 
+MARK_HEAD_BYTES = 64 * 1024
+
+
+def stream_mark(source: Source, fmt: LogFormat | None) -> dict | None:
+    """What recognises a log stream after rotation, from anonymised data only: its first
+    request line anonymised with the coarsest masks, as a digest, and that line's time (UTC
+    seconds). None when the stream's head holds no complete request line."""
+    try:
+        with open_stream(source) as stream:
+            head = stream.read(MARK_HEAD_BYTES)
+    except (ReadError, OSError, EOFError, zlib.error):
+        return None
+    head = head[: head.rfind(b"\n") + 1]
+    if not head:
+        return None
+    fmt = fmt or sniff_format(head) or COMBINED
+    rows = _prepare(head, fmt).rows
+    if not len(rows["day"]):
+        return None
+    first = _filter(rows, np.arange(len(rows["day"])) == 0)
+    coarsest = Anonymiser(IPV4_PREFIX_RANGE[0], IPV6_PREFIX_RANGE[0])
+    clients = coarsest.clients(first["ip"], first["ua"], first["day"])
+    values = anonymised_values(
+        first, clients.truncated, first["method"], first["clean_path"], first["protocol"],
+        first.get("stripped_referrer"), coarsest,
+    )  # fmt: skip
+    values.pop("rest", None)
+    line = anonymised_lines(COMBINED.tokens, values, 1)[0].as_py()
+    digest = hashlib.sha256(line.encode("utf-8")).hexdigest()
+    return {"first_line": digest, "first_time": int(first["ts"][0])}
+
+
 def _filter(rows: dict, keep: np.ndarray) -> dict:
     """Rows where `keep` is true, for Arrow and numpy columns alike."""
     if keep.all():
@@ -293,8 +340,12 @@ def _split_request(request: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     path = pc.list_element(parts, 1)
     protocol = pc.utf8_rtrim(pc.list_element(parts, 2), " ")
     valid = pc.and_(
-        pc.match_substring_regex(method, r"^[A-Z][A-Z_-]{1,15}$"),
-        pc.greater(pc.utf8_length(path), 0),
+        pc.and_(
+            pc.match_substring_regex(method, r"^[A-Z][A-Z_-]{1,15}$"),
+            pc.greater(pc.utf8_length(path), 0),
+        ),
+        # "GET /a /b?c HTTP/1.1" is junk too: its third part holds more than a protocol
+        pc.match_substring_regex(protocol, r"^([A-Za-z]+/[0-9.]+)?$"),
     )
     valid = pc.fill_null(valid, False)
     null = pa.scalar(None, pa.string())
@@ -355,15 +406,22 @@ def _subset(columns: dict, days: list[int]) -> pd.DataFrame:
 
 
 def report_period(
-    tidy: pd.DataFrame, since: dt.date | None, until: dt.date | None, with_state: bool
+    tidy: pd.DataFrame,
+    since: dt.date | None,
+    until: dt.date | None,
+    with_state: bool,
+    window_days: int | None = None,
 ) -> tuple[int | None, int | None]:
-    """Days to report: --since/--until, else all days read (the last 28 days with --state)."""
+    """Days to report: --since/--until, else all days read (with --state: the last
+    `window_days`, shop.toml's anonymised_log_retention_days, as long as the lines are kept)."""
+    if window_days is None:
+        window_days = Privacy.anonymised_log_retention_days
     days = tidy["day"]
     end = (until - EPOCH).days if until else (int(days.max()) if len(days) else None)
     if since:
         start = (since - EPOCH).days
     elif with_state and end is not None:
-        start = max(int(days.min()), end - STATE_PERIOD_DAYS + 1)
+        start = max(int(days.min()), end - window_days + 1)
     else:
         start = int(days.min()) if len(days) else None
     if start is not None and end is None:

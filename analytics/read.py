@@ -27,6 +27,10 @@ from analytics.formats import LogFormat, detect_format
 
 BLOCK_BYTES = 8 * 1024 * 1024  # smaller blocks in flight: lower peak memory, as fast
 GZIP_MAGIC = b"\x1f\x8b"
+# nginx writes lines of a few KB; a longer one is junk (or a gzip bomb of one line): it is cut
+# off here, stands in the block as OVERLONG and counts as malformed, so memory stays flat.
+MAX_LINE_BYTES = 64 * 1024
+OVERLONG = b"(a line longer than 64 KiB, left out)\n"
 STDIN = "-"
 EPOCH = dt.date(1970, 1, 1)
 _MONTHS = {
@@ -125,17 +129,27 @@ def read_blocks(
                         return
                     offset += len(skipped)
         carry = b""
+        skipping = False  # inside an overlong line, up to its newline
         pieces = _pieces(stream, block_bytes)
         while True:
             data, error = next(pieces)
             if not data and error is None:
                 break
+            if skipping:
+                end = data.find(b"\n") + 1
+                skipping = not end
+                offset += end if end else len(data)
+                data = data[end:] if end else b""
             data = carry + data
             cut = data.rfind(b"\n") + 1
             carry = data[cut:]
             if cut:
                 offset += cut
                 yield data[:cut], offset
+            if len(carry) > MAX_LINE_BYTES:
+                offset += len(carry)
+                carry, skipping = b"", True
+                yield OVERLONG, offset
             if error is not None:
                 raise error
         if carry:  # a last line without a newline (truncated) is still a line

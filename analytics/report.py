@@ -134,7 +134,7 @@ def _environment() -> Environment:
 
 def _prefixes(stats: dict) -> dict:
     settings = stats.get("settings", {})
-    return {"ipv4": settings.get("ipv4_prefix", 24), "ipv6": settings.get("ipv6_prefix", 48)}
+    return {"ipv4": settings.get("ipv4_prefix", 24), "ipv6": settings.get("ipv6_prefix", 32)}
 
 
 def _period(period: dict, fmt: _Formatter, t: dict) -> str:

@@ -1,10 +1,13 @@
 """`--state DIR`: what was read already, and per-day counts that outlive the raw logs.
 
-A log file is recognised by its first bytes (decompressed, so `access.log.1` and the later
-`access.log.2.gz` are the same stream) and resumed at the byte offset read last time; its inode is
-kept as a hint for the log. Days whose visitor-key hash key still exists (until 48 hours after the
-day ends) keep their per-visitor rows, so a day split over two runs counts each visitor once; older
-days keep only counts: no IP address is ever written here, no visitor key outlives its day's hash
+A log file is recognised by what survives anonymisation: a digest of its first request line
+anonymised (analytics.pipeline.stream_mark; decompressed, so `access.log.1` and the later
+`access.log.2.gz` are the same stream) and that line's time; it is resumed at the byte offset read
+last time. Its name, inode and size are kept as hints. Nothing here is computed from raw log text:
+records of earlier versions, which held a digest of a file's first raw bytes, are matched once in
+memory and rewritten without it. Days whose visitor-key hash key still exists (until 48 hours
+after the day ends) keep their per-visitor rows, so a day split over two runs counts each visitor
+once; older days keep only counts: no IP address is ever written here, no visitor key outlives its day's hash
 key, and the hash keys themselves live elsewhere (analytics.keydir).
 """
 
@@ -24,9 +27,10 @@ from analytics.aggregate import EVENT_COLUMNS, KEY_COLUMNS, REQUEST_TABLES, TIDY
 from analytics.anonymise import DayKeys, key_is_open
 from analytics.keydir import KeysDirError, check_outside, keys_file
 from analytics.read import ReadError, Source, open_stream
+from shop.config import LIMITS
 
-HEAD_BYTES = 1024
-FORGET_FILES_AFTER = dt.timedelta(days=60)
+LEGACY_HEAD_BYTES = 1024  # earlier versions recognised a file by a digest of these raw bytes
+FORGET_FILES_AFTER = dt.timedelta(days=LIMITS["files_read_days"])
 # Event and key columns stored as text, re-coded into this run's vocabularies on load.
 TEXT_COLUMNS = {
     "path": "path",
@@ -79,56 +83,59 @@ class State:
                 self.files = json.loads(path.read_text(encoding="utf-8"))
             except ValueError as e:
                 raise StateError(f"{path}: not valid JSON ({e})") from None
-        self._heads: dict[str, bytes] = {}
+        # Records with a raw-text digest are used for this run only, never written back.
+        self._legacy = [r for r in self.files if "head" in r]
+        self.files = [r for r in self.files if "first_line" in r]
 
     # --- files and offsets -------------------------------------------------------------
-    def resume_offset(self, source: Source) -> int:
-        """Where to continue reading `source`: 0 for a new stream, else the offset read before."""
-        if source.path is None:
+    def resume_offset(self, source: Source, mark: dict | None) -> int:
+        """Where to continue reading `source` (whose stream_mark is `mark`): 0 for a new
+        stream, else the offset read before."""
+        if source.path is None or mark is None:
             return 0
-        head = self._head(source)
-        self._heads[source.name] = head
-        matches = [r for r in self.files if _same_stream(r, head)]
-        best = max(matches, key=lambda r: r["head_len"], default=None)
+        matches = [r for r in self.files if _same_mark(r, mark)]
+        best = max(matches, key=lambda r: r["offset"], default=None)
+        if best is None:
+            best = self._legacy_match(source)
         if best is None:
             return 0
         if not source.is_gzip and os.path.getsize(source.path) < best["offset"]:
             return 0  # truncated in place: a new stream with the same first line
         return int(best["offset"])
 
-    def record(self, source: Source, offset: int) -> None:
-        if source.path is None:
+    def record(self, source: Source, mark: dict | None, offset: int) -> None:
+        if source.path is None or mark is None:
             return
-        head = self._heads.get(source.name) or self._head(source)
-        if not head:
-            return
-        digest = hashlib.sha256(head).hexdigest()
-        self.files = [
-            r
-            for r in self.files
-            if not (
-                r["head_len"] <= len(head)
-                and hashlib.sha256(head[: r["head_len"]]).hexdigest() == r["head"]
-            )
-        ]
+        self.files = [r for r in self.files if not _same_mark(r, mark)]
+        info = os.stat(source.path)
         self.files.append(
             {
                 "name": source.name,
-                "inode": os.stat(source.path).st_ino,
-                "head_len": len(head),
-                "head": digest,
+                "inode": info.st_ino,
+                "size": info.st_size,
+                **mark,
                 "offset": offset,
                 "seen": self.now.date().isoformat(),
             }
         )
 
-    @staticmethod
-    def _head(source: Source) -> bytes:
+    def _legacy_match(self, source: Source) -> dict | None:
+        """The record of an earlier version for `source`, matched by its raw-byte digest in
+        memory (the digest is dropped from the folder when this run saves)."""
+        if not self._legacy:
+            return None
         try:
             with open_stream(source) as stream:
-                return stream.read(HEAD_BYTES)
+                head = stream.read(LEGACY_HEAD_BYTES)
         except (ReadError, OSError, EOFError):
-            return b""
+            return None
+        matches = [
+            r
+            for r in self._legacy
+            if 0 < r.get("head_len", 0) <= len(head)
+            and hashlib.sha256(head[: r["head_len"]]).hexdigest() == r["head"]
+        ]
+        return max(matches, key=lambda r: r["head_len"], default=None)
 
     # --- counts --------------------------------------------------------------------------
     def load(self, names: dict[str, Vocabulary]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -191,7 +198,6 @@ class State:
         os.replace(tmp, self.folder / name)
 
 
-def _same_stream(record: dict, head: bytes) -> bool:
-    """Whether a stream starting with `head` is the one `record` was made from."""
-    n = record["head_len"]
-    return 0 < n <= len(head) and hashlib.sha256(head[:n]).hexdigest() == record["head"]
+def _same_mark(record: dict, mark: dict) -> bool:
+    """Whether a stream with `mark` is the one `record` was made from."""
+    return record["first_line"] == mark["first_line"] and record["first_time"] == mark["first_time"]

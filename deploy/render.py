@@ -91,7 +91,7 @@ def ip_mask_rules(ipv4_prefix: int, ipv6_prefix: int) -> str:
     if ipv4_prefix % 8 or ipv6_prefix % 16:
         raise RenderError(
             f"{setting}: nginx can cut an address only at whole octets (IPv4 /8, /16, /24) and "
-            "whole hextets (IPv6 /16, /32, /48); choose such prefixes or use the combined log"
+            "whole hextets (IPv6 /16, /32); choose such prefixes or use the combined log"
         )
     octets, hextets = ipv4_prefix // 8, ipv6_prefix // 16
     v4_kept = r"\.".join([r"\d+"] * octets)

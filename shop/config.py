@@ -61,8 +61,9 @@ class Site:
 @dataclass(frozen=True)
 class Privacy:
     ipv4_prefix: int = 24
-    ipv6_prefix: int = 48
+    ipv6_prefix: int = 32
     raw_log_retention_days: int = 7
+    anonymised_log_retention_days: int = 28
     closed_request_retention_months: int = 24
     newsletter: bool = False
 
@@ -90,19 +91,45 @@ class ShopConfig:
     path: Path
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain nested dict, for templates."""
-        return {f.name: vars(getattr(self, f.name)) for f in fields(self) if f.name != "path"}
+        """Plain nested dict, for templates (with the fixed limits the statement names)."""
+        values = {f.name: vars(getattr(self, f.name)) for f in fields(self) if f.name != "path"}
+        return {**values, "limits": dict(LIMITS)}
 
 
-# IP prefixes kept: up to /24 and /48, so no setting can keep a whole address (coarser is allowed).
+# Fixed limits of the analytics tool that the privacy statement names: how long a day's
+# visitor-hash key (and the visitor codes made with it) may exist, and how long the list of log
+# files read (with a digest of each one's anonymised first line) is kept.
+LIMITS = {"visitor_key_hours": 48, "files_read_days": 60}
+
+
+# IP prefixes kept: up to /24 and /40, so what remains is a network of about 256 customers
+# (coarser is allowed). A /48 is one customer's network: Dutch ISPs give each household one.
 IPV4_PREFIX_RANGE = (8, 24)
-IPV6_PREFIX_RANGE = (16, 48)
+IPV6_PREFIX_RANGE = (16, 40)
+IPV6_CUSTOMER_PREFIX = 48
+
+
+def ipv6_prefix_problem(value: int) -> str | None:
+    """Why an IPv6 prefix may not be used, in one line; None if it may."""
+    low, high = IPV6_PREFIX_RANGE
+    if low <= value <= high:
+        return None
+    if high < value <= IPV6_CUSTOMER_PREFIX:
+        networks = 2 ** (IPV6_CUSTOMER_PREFIX - value)
+        return (
+            f"at most {high}, got {value}: a /{IPV6_CUSTOMER_PREFIX} is one customer's network "
+            f"(Dutch ISPs give each household one), and a /{value} holds only {networks} of "
+            f"them; /{high} holds 256, as a /24 holds 256 IPv4 addresses"
+        )
+    return f"must be a whole number from {low} to {high}, got {value}"
+
 
 # Whole-number settings and the range that makes sense for each.
 _RANGES = {
     ("privacy", "ipv4_prefix"): IPV4_PREFIX_RANGE,
     ("privacy", "ipv6_prefix"): IPV6_PREFIX_RANGE,
     ("privacy", "raw_log_retention_days"): (1, 3650),
+    ("privacy", "anonymised_log_retention_days"): (1, 366),
     ("privacy", "closed_request_retention_months"): (1, 600),
     ("publish", "ssh_port"): (1, 65535),
 }
@@ -215,6 +242,9 @@ def _check(where: str, key: tuple[str, str], field: Field, value: Any) -> Any:
             raise ConfigError(f"{where}: must be true or false, got {value!r}")
         return value
     if type_ == "int":
+        is_number = isinstance(value, int) and not isinstance(value, bool)
+        if key == ("privacy", "ipv6_prefix") and is_number and ipv6_prefix_problem(value):
+            raise ConfigError(f"{where}: {ipv6_prefix_problem(value)}")
         low, high = _RANGES[key]
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ConfigError(

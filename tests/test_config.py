@@ -9,7 +9,7 @@ from shop import config
 def test_repo_shop_toml_loads():
     shop = config.load(ROOT / "shop.toml")
     assert shop.business.trade_name == "ITfixe"
-    assert (shop.privacy.ipv4_prefix, shop.privacy.ipv6_prefix) == (24, 48)
+    assert (shop.privacy.ipv4_prefix, shop.privacy.ipv6_prefix) == (24, 32)
     assert shop.analytics.logs  # a tuple of globs
 
 
@@ -30,7 +30,7 @@ def test_env_var_chooses_the_file(tmp_path, monkeypatch):
         (
             "privacy",
             {"ipv6_prefix": 128},
-            "[privacy] ipv6_prefix: must be a whole number from 16 to 48, got 128",
+            "[privacy] ipv6_prefix: must be a whole number from 16 to 40, got 128",
         ),
         ("privacy", {"ipv4_prefix": 7}, "[privacy] ipv4_prefix: must be a whole number from 8"),
         ("privacy", {"ipv6_prefix": "48"}, "[privacy] ipv6_prefix: must be a whole number"),
@@ -46,6 +46,18 @@ def test_bad_values_name_the_key(tmp_path, section, values, message):
     with pytest.raises(config.ConfigError) as e:
         config.load(path)
     assert message in str(e.value)
+
+
+@pytest.mark.parametrize("prefix", [41, 44, 48])
+def test_an_ipv6_prefix_of_one_customer_network_fails_with_the_reason(tmp_path, prefix):
+    """Dutch ISPs give each household a /48: 41 to 48 would keep what identifies a visitor."""
+    path = write_shop_toml(tmp_path / "shop.toml", privacy={"ipv6_prefix": prefix})
+    with pytest.raises(config.ConfigError) as e:
+        config.load(path)
+    message = str(e.value)
+    assert "\n" not in message
+    assert f"[privacy] ipv6_prefix: at most 40, got {prefix}" in message
+    assert "a /48 is one customer's network" in message
 
 
 def test_missing_required_key(tmp_path):

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 
 from analytics.anonymise import (
     Anonymiser,
@@ -17,6 +18,7 @@ from analytics.anonymise import (
     strip_referrer,
     truncate_ip,
 )
+from analytics.cli import cli
 
 DAY = (dt.date(2026, 10, 21) - dt.date(1970, 1, 1)).days
 
@@ -24,14 +26,14 @@ DAY = (dt.date(2026, 10, 21) - dt.date(1970, 1, 1)).days
 @pytest.mark.parametrize(
     ("ip", "v4", "v6", "expected"),
     [
-        ("192.0.2.77", 24, 48, "192.0.2.0"),
-        ("192.0.2.77", 16, 48, "192.0.0.0"),
-        ("2001:db8:1234:5678::1", 24, 48, "2001:db8:1234::"),
+        ("192.0.2.77", 24, 32, "192.0.2.0"),
+        ("192.0.2.77", 16, 32, "192.0.0.0"),
+        ("2001:db8:1234:5678::1", 24, 40, "2001:db8:1200::"),
         ("2001:db8:1234:5678::1", 24, 32, "2001:db8::"),
-        ("::ffff:198.51.100.9", 24, 48, "198.51.100.0"),
-        ("[2001:db8::1]", 24, 48, "2001:db8::"),
-        ("not-an-ip", 24, 48, None),
-        ("", 24, 48, None),
+        ("::ffff:198.51.100.9", 24, 32, "198.51.100.0"),
+        ("[2001:db8::1]", 24, 32, "2001:db8::"),
+        ("not-an-ip", 24, 32, None),
+        ("", 24, 32, None),
     ],
 )
 def test_truncate_ip(ip, v4, v6, expected):
@@ -104,10 +106,48 @@ def test_referrer_loses_query_and_user_info():
 
 
 def test_addresses_in_forwarded_for_are_truncated():
-    a = Anonymiser()
+    a = Anonymiser(ipv6_prefix=40)
     text = pa.array(['"203.0.113.9, 2001:db8:aa:bb::1, ::ffff:198.51.100.3"', " 0.004", None])
     assert a.truncate_in_text(text).to_pylist() == [
-        '"203.0.113.0, 2001:db8:aa::, 198.51.100.0"',
+        '"203.0.113.0, 2001:db8::, 198.51.100.0"',
         " 0.004",
         None,
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a prefix glued to the address, and an unbracketed IPv6 host:port: both came through whole
+        ("ip:2001:db8:1:2::7", "2001:db8::"),
+        ("2001:db8:1:2:3:4:5:6:443", "2001:db8::"),
+        ("[2001:db8:1:2::7]:443, 198.51.100.7:8080", "2001:db8::, 198.51.100.0"),
+        ('for="[2001:db8:cafe::17]:4711";proto=https', 'for="2001:db8::";proto=https'),
+        ("fe80::1:2:3%eth0", "fe80::"),
+        ("::ffff:198.51.100.3", "198.51.100.0"),
+        # looks like an address but none parses: masked whole
+        ("ab2001:db8::7", "-"),
+        ("1.2.3.4.5", "-"),
+        ("unknown, proxy.example:8080", "unknown, proxy.example:8080"),
+    ],
+)
+def test_every_token_holding_an_address_is_truncated_or_masked(text, expected):
+    assert Anonymiser().truncate_in_text(pa.array([text])).to_pylist() == [expected]
+
+
+def test_junk_request_lines_lose_their_query_strings_and_addresses(tmp_path, line):
+    log = tmp_path / "access.log"
+    log.write_text(
+        line(request="\\x16\\x03\\x01?token=secret&ip=198.51.100.7")
+        + line(request="get /x?mail=a@example.org HTTP/1.1")
+    )
+    out = tmp_path / "anonymised.log"
+    result = CliRunner().invoke(cli, ["anonymize", str(log), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    requests = [row.split('"')[1] for row in out.read_text().splitlines()]
+    assert requests == ["\\x16\\x03\\x01", "get /x HTTP/1.1"]
+
+
+def test_a_campaign_holds_no_address():
+    assert campaign_of("/?utm_source=news&utm_campaign=198.51.100.7") == "news / -"
+    assert campaign_of("/?utm_source=2001:db8::7") == "-"

@@ -79,7 +79,13 @@ def test_forced_log_format_and_prefix_options(write_log, report, line):
     result, stats = report(log, "--log-format", "common", "--ipv4-prefix", "16")
     assert result.exit_code == 0, result.output
     assert stats["pageviews"] == 1
-    assert stats["settings"]["ipv4_prefix"] == 16 and stats["settings"]["ipv6_prefix"] == 48
+    assert stats["settings"]["ipv4_prefix"] == 16 and stats["settings"]["ipv6_prefix"] == 32
+
+
+def test_an_ipv6_prefix_of_one_customer_network_is_refused(write_log, report, line):
+    result, _ = report(write_log([line()]), "--ipv6-prefix", "48")
+    assert result.exit_code == 2
+    assert "a /48 is one customer's network" in result.output
 
 
 def test_goaccess_agrees_on_requests_and_daily_hits(sample_log, report):
@@ -247,3 +253,47 @@ def test_countries_from_a_maxmind_db_with_attribution(
     assert rows(stats, "countries") == {"NL": 2, "DE": 1}
     assert stats["settings"]["geoip"] == "country.mmdb"
     assert "DB-IP" in stats["settings"]["geoip_attribution"]
+
+
+def test_verbose_shows_malformed_lines_anonymised(write_log, report, line):
+    log = write_log(
+        [
+            line(),
+            "198.51.100.77 broken [21/Oct/2026:10:00:00 +0200] GET /?mail=a@example.org\n",
+            '2001:db8:1:2::7 - - [garbage] "GET /?t=secret HTTP/1.1" 200\n',
+        ]
+    )
+    result, _ = report(log, "--verbose")
+    assert result.exit_code == 0, result.output
+    shown = [t for t in result.output.splitlines() if t.startswith("malformed line in")]
+    assert len(shown) == 2
+    assert "198.51.100.0 broken" in shown[0] and "2001:db8:: - -" in shown[1]
+    for text in ("198.51.100.77", "2001:db8:1:2::7", "a@example.org", "secret"):
+        assert text not in result.output
+
+
+def test_csv_cells_from_strangers_open_as_text(tmp_path, write_log, report, line):
+    import csv
+
+    log = write_log(
+        [
+            line("192.0.2.1", request="GET /?utm_source=%3D1%2B2&utm_campaign=x HTTP/1.1"),
+            line("192.0.2.2", request="GET /?utm_source=@SUM(A1) HTTP/1.1"),
+            line("192.0.2.3", referrer="https://-2+3.example/"),
+        ]
+    )
+    result, _ = report(log)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    cells = [c for name in ("campaigns", "referrers") for row in
+             csv.reader((out / f"{name}.csv").read_text().splitlines()) for c in row]  # fmt: skip
+    assert "'=1+2 / x" in cells and "'@SUM(A1)" in cells
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_stdin_with_state_is_read_whole(tmp_path, report, line):
+    """Recognising a log reads its head first: stdin, which cannot be read twice, is not."""
+    text = "".join(line(f"192.0.2.{i}") for i in range(1, 201))
+    result, stats = report("-", "--state", tmp_path / "state", input=text.encode())
+    assert result.exit_code == 0, result.output
+    assert stats["requests"] == 200

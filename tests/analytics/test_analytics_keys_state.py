@@ -230,3 +230,58 @@ def test_goaccess_covers_every_run_of_the_report_period(tmp_path, write_log, lin
     assert r"\/first-run\/" in dashboard and r"\/second-run\/" in dashboard  # JSON-escaped
     assert '"total_requests": 3' in dashboard
     assert not list(out.glob(".anonymised-*"))
+
+
+def test_files_are_recognised_by_anonymised_data_and_old_raw_digests_are_dropped(
+    tmp_path, write_log, line
+):
+    """files.json held sha256 of a log's first raw bytes (full IPs): 256 guesses per /24 line
+    gave them back. It now holds nothing computed from raw text; an old record is used once
+    to resume (no line counted twice) and rewritten without its digest."""
+    import hashlib
+
+    state, out = tmp_path / "state", tmp_path / "out"
+    log = write_log([today_line(line, f"192.0.2.{i}", i) for i in range(1, 6)])
+    report = ["report", "--state", state, "--out", out, "--no-goaccess"]
+    assert invoke(*report, log).exit_code == 0
+    raw = log.read_bytes()
+    (record,) = json.loads((state / "files.json").read_text())
+    assert set(record) == {"name", "inode", "size", "first_line", "first_time", "offset", "seen"}
+    for size in (len(raw), 1024, raw.index(b"\n") + 1):
+        assert hashlib.sha256(raw[:size]).hexdigest() not in json.dumps(record)
+    # The same folder as an earlier version left it: a raw-byte digest per file.
+    legacy = {
+        "name": str(log), "inode": log.stat().st_ino, "head_len": len(raw[:1024]),
+        "head": hashlib.sha256(raw[:1024]).hexdigest(), "offset": len(raw), "seen": record["seen"],
+    }  # fmt: skip
+    (state / "files.json").write_text(json.dumps([legacy]))
+    with open(log, "a") as f:
+        f.write(today_line(line, "192.0.2.9", 30))
+    assert invoke(*report, log).exit_code == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["requests"] == 6  # the old offset was used: nothing read twice
+    stored = (state / "files.json").read_text()
+    assert legacy["head"] not in stored and '"head"' not in stored
+    # Rotation is still followed: the log renamed and a new one started.
+    os.rename(log, log.with_name("access.log.1"))
+    write_log([today_line(line, "192.0.2.10", 40)])
+    assert invoke(*report, log.parent / "access.log*").exit_code == 0
+    assert json.loads((out / "stats.json").read_text())["requests"] == 7
+
+
+def test_anonymised_lines_and_the_state_period_follow_the_setting(
+    tmp_path, write_log, line, monkeypatch
+):
+    from support import write_shop_toml
+
+    toml = write_shop_toml(tmp_path / "shop.toml", privacy={"anonymised_log_retention_days": 2})
+    monkeypatch.setenv("SHOP_CONFIG", str(toml))
+    first = dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)
+    log = write_log([line(f"192.0.2.{d}", first + dt.timedelta(days=d)) for d in range(5)])
+    state, out = tmp_path / "state", tmp_path / "out"
+    result = invoke("report", log, "--state", state, "--out", out, "--no-goaccess")
+    assert result.exit_code == 0, result.output
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["period"]["start"], stats["period"]["end"]) == ("2026-10-04", "2026-10-05")
+    kept = sorted(p.name for p in (state / "anonymised").iterdir())
+    assert kept == ["2026-10-04.log.gz", "2026-10-05.log.gz"]

@@ -184,3 +184,35 @@ def test_lines_before_a_corrupt_gzip_tail_still_count(tmp_path, line):
     assert 0 < result.lines <= 3000
     with pytest.raises(ReadError):
         list(read_blocks(Source(path.name, path)))
+
+
+def test_a_gzip_bomb_of_one_line_is_one_malformed_line_in_flat_memory(tmp_path, line):
+    """A line without a newline no longer grows without bound: cut at MAX_LINE_BYTES."""
+    import tracemalloc
+
+    from analytics.pipeline import Options, Pipeline
+
+    bomb = 100 * 1024 * 1024
+    path = tmp_path / "access.log.gz"
+    with gzip.open(path, "wb", 1) as f:
+        f.write(line().encode())
+        for _ in range(bomb // (1024 * 1024)):
+            f.write(b"A" * (1024 * 1024))
+        f.write(b"\n" + line().encode())
+    tracemalloc.start()
+    try:
+        result = Pipeline(Options(aggregate=False)).run([Source("bomb", path)])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (result.lines, result.malformed, result.errors) == (3, 1, [])
+    assert peak < bomb // 2
+
+
+def test_lines_longer_than_the_cap_are_malformed_inside_a_block_too(tmp_path, line):
+    from analytics.pipeline import Options, Pipeline
+
+    path = tmp_path / "access.log"  # 100 KB: far more than nginx ever writes in one line
+    path.write_text(line() + line(request=f"GET /{'a' * 100_000} HTTP/1.1") + line())
+    result = Pipeline(Options(aggregate=False)).run([Source("long", path)])
+    assert (result.lines, result.malformed) == (3, 1)

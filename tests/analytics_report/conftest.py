@@ -64,7 +64,7 @@ def make_stats() -> dict:
         "period": {"start": daily[0]["date"], "end": daily[-1]["date"], "days": len(daily)},
         "settings": {
             "ipv4_prefix": 24,
-            "ipv6_prefix": 48,
+            "ipv6_prefix": 32,
             "geoip": None,
             "geoip_attribution": None,
         },

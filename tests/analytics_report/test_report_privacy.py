@@ -1,36 +1,74 @@
-"""THE invariant: no file the tool writes holds a full client IP from its input.
+"""THE invariant, read as an attacker reads it: nothing the tool writes or prints gives an address back.
 
-Every command runs on a generated log with thousands of distinct IPv4, IPv6 and IPv4-mapped
-clients and X-Forwarded-For fields; then every byte written (report, CSVs, JSON, GoAccess
-dashboard, state, anonymised copy, and what the commands printed) is searched for every address
-of the input, in every textual form: as logged, IPv4-mapped, compressed and exploded IPv6.
+Every command the owner runs (report with and without --state, the nightly incremental run, a
+rebuild from the state alone, --verbose, anonymize to text and .gz, purge-logs, the demo) runs on
+logs with thousands of distinct IPv4, IPv6 and IPv4-mapped clients, X-Forwarded-For lists and
+hostile lines. Then every byte written (packed files unpacked, parquet read as a table) and
+everything printed is searched for every address of the input in every textual form, and for any
+digest of the raw input (tests/privacy_scan.py).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import ipaddress
+import os
 import re
-import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from geoip_db import build_country_db
+from privacy_scan import ALGORITHMS, Digests, Needles, scan
 
 from analytics.cli import cli
 from analytics.sample import generate_log
 
 # Recent days, so the state folder still holds the open days' keys and visitor data.
 START = dt.date.today() - dt.timedelta(days=2)
-ADDRESS_IN_LOG = re.compile(r"[0-9A-Fa-f:.]*[:.][0-9A-Fa-f:.]*")
-IPV4_RUN = re.compile(rb"[0-9.]+")
-IPV6_RUN = re.compile(rb"[0-9a-f:.]*:[0-9a-f:.]*")
+# Lines an attacker or a broken client sends: addresses where no format names them, junk request
+# lines with query strings, a line no format parses; (line, the addresses in it).
+HOSTILE = [
+    (
+        '{ip} - - [{t}] "GET / HTTP/1.1" 200 5 "-" "curl/8" "ip:2001:db8:77:1::7, '
+        '2001:db8:78:1:2:3:4:5:443"',
+        {"2001:db8:77:1::7", "2001:db8:78:1:2:3:4:5"},
+    ),
+    (
+        '{ip} - - [{t}] "GET / HTTP/1.1" 200 5 "-" "curl/8" "for=\\x22[2001:db8:79::9]:4711\\x22, '
+        '198.51.100.201:8080, [2001:db8:7a::1]"',
+        {"2001:db8:79::9", "198.51.100.201", "2001:db8:7a::1"},
+    ),
+    (
+        '{ip} - - [{t}] "\\x16\\x03\\x01?ip=198.51.100.202" 400 150 "-" "-" "-"',
+        {"198.51.100.202"},
+    ),
+    ('{ip} - - [{t}] "get /x?for=198.51.100.203 HTTP/1.1" 400 150 "-" "-" "-"', {"198.51.100.203"}),
+    (
+        '{ip} - - [{t}] "GET /?utm_source=news&utm_campaign=198.51.100.204 HTTP/1.1" 200 5 '
+        '"https://example.net/?u=2001:db8:7b::2" "Mozilla/5.0" "-"',
+        {"198.51.100.204", "2001:db8:7b::2"},
+    ),
+    ("{ip} this is no log line [{t}] at all", set()),
+]
+
+
+def hostile_lines(day: dt.date) -> tuple[str, set[str]]:
+    """The hostile lines on `day`, each from its own client; and every address they hold."""
+    text, addresses = "", set()
+    for i, (template, inside) in enumerate(HOSTILE):
+        ip = f"203.0.113.{100 + i}" if i % 2 else f"2001:db8:7c::{i + 1}"
+        when = dt.datetime.combine(day, dt.time(12, i), dt.UTC).strftime("%d/%b/%Y:%H:%M:%S %z")
+        text += template.format(ip=ip, t=when) + "\n"
+        addresses |= inside | {ip}
+    return text, addresses
 
 
 def client_addresses(log: Path) -> set[str]:
-    """Every address in the log: the client field and each X-Forwarded-For entry."""
+    """Every address in a generated log: the client field and each X-Forwarded-For entry."""
     found: set[str] = set()
     for line in log.read_text(encoding="utf-8").splitlines():
         found.add(line.split(" ", 1)[0])
@@ -48,86 +86,21 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-class Needles:
-    """The textual forms of the input's addresses, and a scanner that finds any of them."""
+class Shell:
+    """What the demo task needs of invoke's context: run a command (here: capture its output)."""
 
-    def __init__(self, addresses: set[str]) -> None:
-        self.ipv4: set[str] = set()
-        self.ipv6: set[str] = set()
-        for text in addresses:
-            ip = ipaddress.ip_address(text)
-            if ip.version == 6 and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped
-            if ip.version == 4:
-                self.ipv4.add(str(ip))
-                mapped = ipaddress.IPv6Address(f"::ffff:{ip}")
-                self.ipv6.update({mapped.compressed, mapped.exploded, f"::ffff:{ip}"})
-            else:
-                self.ipv6.update(
-                    {
-                        ip.compressed,
-                        ip.exploded,
-                        ":".join(f"{int(g, 16):x}" for g in ip.exploded.split(":")),
-                    }
-                )
-        self.ipv6_lengths = sorted({len(n) for n in self.ipv6})
-
-    def find(self, data: bytes) -> set[str]:
-        """Needles that occur anywhere in data (also inside longer runs of digits)."""
-        hits: set[str] = set()
-        for run in IPV4_RUN.findall(data):
-            parts = run.decode().split(".")
-            for i in range(len(parts) - 3):
-                first, second, third, last = parts[i : i + 4]
-                for a in range(1, 4):
-                    for b in range(1, 4):
-                        candidate = f"{first[-a:]}.{second}.{third}.{last[:b]}"
-                        if candidate in self.ipv4:
-                            hits.add(candidate)
-        for run in IPV6_RUN.findall(data.lower()):
-            text = run.decode()
-            for length in self.ipv6_lengths:
-                for start in range(len(text) - length + 1):
-                    if text[start : start + length] in self.ipv6:
-                        hits.add(text[start : start + length])
-        return hits
+    def run(self, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command, shell=True, capture_output=True, text=True, check=True)
 
 
-def readable_forms(path: Path) -> list[bytes]:
-    """The bytes of a file, plus what a program would read out of it if it is packed."""
+def raw_stream(path: Path) -> bytes:
     raw = path.read_bytes()
-    forms = [raw]
-    if raw[:2] == b"\x1f\x8b":
-        forms.append(gzip.decompress(raw))
-    if raw[:4] == b"PAR1":
-        import pyarrow.parquet as pq
-
-        forms.append(str(pq.read_table(path).to_pylist()).encode())
-    if raw[:16] == b"SQLite format 3\x00":
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            forms.append("\n".join(db.iterdump()).encode())
-    return forms
-
-
-def scan(needles: Needles, roots: list[Path], printed: list[str]) -> tuple[int, dict[str, set]]:
-    files, hits = 0, {}
-    for root in roots:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            files += 1
-            for form in readable_forms(path):
-                found = needles.find(form)
-                if found:
-                    hits.setdefault(str(path), set()).update(found)
-    for i, text in enumerate(printed):
-        found = needles.find(text.encode())
-        if found:
-            hits[f"output of command {i}"] = found
-    return files, hits
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """Run every command once; return what was read, written and printed."""
+    """Run every command the owner runs once; return what was read, written and printed."""
     base = tmp_path_factory.mktemp("privacy")
     log = base / "access.log"
     more = base / "more.log"
@@ -145,18 +118,23 @@ def run(tmp_path_factory):
         mapped_share=0.3,
         xff=True,
     )
+    addresses = client_addresses(log) | client_addresses(more)
+    hostile, inside = hostile_lines(START + dt.timedelta(days=2))
+    with open(more, "a", encoding="utf-8") as f:
+        f.write(hostile)
+    addresses |= inside
     geoip = build_country_db(
         base / "country.mmdb", {"80.0.0.0/4": "NL", "2a02::/16": "NL", "31.0.0.0/8": "BE"}
     )
     out, state, anon = base / "stats", base / "state", base / "anonymised"
-    rebuilt, other_masks = base / "rebuilt", base / "other-masks"
+    rebuilt, other_masks, verbose = base / "rebuilt", base / "other-masks", base / "verbose"
     anon.mkdir()
     runner = CliRunner()
     results = []
 
     def invoke(*args: str):
         result = runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
-        results.append(result)
+        results.append(result.output)  # click 8.2+: stdout and stderr together
         assert result.exit_code == 0, result.output
         return result
 
@@ -167,20 +145,45 @@ def run(tmp_path_factory):
     with open(log, "a", encoding="utf-8") as f:
         f.write(more.read_text(encoding="utf-8"))
     invoke(*report, "--lang", "en", log)
+    invoke("report", log, "--out", verbose, "--verbose", "--no-goaccess")
     invoke("anonymize", log, "-o", anon / "access.log")
     invoke("anonymize", log, more, "-o", anon / "access.log.gz")
     # After the raw logs are gone: the report rebuilt from the state alone.
     invoke("report", "--out", rebuilt, "--state", state, "--keys-dir", keys, "--no-goaccess")
     # Masks other than the default ones.
-    invoke("report", log, "--out", other_masks, "--ipv4-prefix", "16", "--ipv6-prefix", "32")
-    printed = [r.output for r in results]  # click 8.2+: stdout and stderr together
-    addresses = client_addresses(log)
+    invoke("report", log, "--out", other_masks, "--ipv4-prefix", "16", "--ipv6-prefix", "16")
+    # The nightly purge: old raw logs and the visitor keys of closed days.
+    old = base / "old-logs"
+    old.mkdir()
+    (old / "access.log.9.gz").write_bytes(gzip.compress(more.read_bytes()))
+    os.utime(old / "access.log.9.gz", (0, 0))
+    invoke("purge-logs", str(old / "access.log*"), "--state", state, "--keys-dir", keys)
+    # The demo's report, as `make demo` builds it.
+    import tasks  # the project root is on sys.path under `python -m pytest`
+
+    demo_log, demo_out = base / "demo.log", base / "demo-stats"
+    demo = tasks.demo_stats(Shell(), demo_log, demo_out)
+    results += [demo.stdout, demo.stderr]
+    addresses |= client_addresses(demo_log)
+    streams = [raw_stream(p) for p in (log, more, demo_log)]
     return {
         "addresses": addresses,
-        "roots": [out, state, anon, rebuilt, other_masks],
-        "printed": printed,
+        "streams": streams,
+        "roots": [out, state, anon, rebuilt, other_masks, verbose, demo_out],
+        "printed": results,
         "out": out,
+        "state": state,
     }
+
+
+@pytest.fixture(scope="module")
+def needles(run):
+    return Needles(run["addresses"])
+
+
+@pytest.fixture(scope="module")
+def digests(run):
+    return Digests(run["streams"], run["addresses"])
 
 
 def test_the_input_has_thousands_of_each_kind_of_client(run):
@@ -206,28 +209,65 @@ def test_the_scan_looks_at_real_host_data(run):
     """GoAccess's hosts panel and the anonymised copy hold addresses: truncated ones."""
     dashboard = (run["out"] / "goaccess.js").read_text(encoding="utf-8")  # the data it shows
     assert re.search(r'"data": "\d+\.\d+\.\d+\.0"', dashboard)
-    assert re.search(r'"data": "[0-9a-f]+:[0-9a-f]+:[0-9a-f]+::"', dashboard)
+    assert re.search(r'"data": "[0-9a-f]+:[0-9a-f]+::"', dashboard)  # IPv6 /32
     wider = (run["roots"][4] / "goaccess.js").read_text(encoding="utf-8")
     assert re.search(r'"data": "\d+\.\d+\.0\.0"', wider)
     copy = (run["roots"][2] / "access.log").read_text(encoding="utf-8")
     assert re.search(r"^\d+\.\d+\.\d+\.0 - - ", copy, re.M)
 
 
-def test_the_scanner_finds_every_form_it_looks_for(run):
-    needles = Needles(run["addresses"])
+def test_the_scanner_finds_every_form_it_looks_for(needles):
     v4 = next(iter(needles.ipv4))
     v6 = next(a for a in needles.ipv6 if not a.startswith(("::ffff", "0000")))
     exploded = ipaddress.ip_address(v6).exploded
     assert needles.find(f"x{v4}9y".encode()) == {v4}
     assert needles.find(f"1{v4}".encode()) == {v4}
+    assert needles.find(f"{v4}:8080".encode()) == {v4}
     assert needles.find(f"::FFFF:{v4}".encode()) >= {v4, f"::ffff:{v4}"}
     assert v6 in needles.find(f'"{v6.upper()}"'.encode())
+    assert v6 in needles.find(f"[{v6}]:443".encode())
+    assert v6 in needles.find(f"ip:{v6}%eth0".encode())
     assert exploded in needles.find(exploded.encode())
     assert needles.find(gzip.compress(v4.encode())) == set()  # why readable_forms unpacks
 
 
-def test_no_full_ip_in_any_output_byte(run):
-    needles = Needles(run["addresses"])
-    files, hits = scan(needles, run["roots"], run["printed"])
-    assert files >= 15
-    assert hits == {}
+@pytest.mark.parametrize("form", ["raw", "hex", "HEX", "base64", "base64url"])
+@pytest.mark.parametrize("algo", ["md5", "sha1", "sha256", "sha512", "blake2b", "blake2s"])
+def test_the_scanner_finds_a_planted_digest(run, digests, tmp_path, algo, form):
+    """The control: a digest of raw input planted in a file the tool could write is found."""
+    stream = run["streams"][0]
+    planted = {
+        "line": stream.splitlines(keepends=True)[123],
+        "head": b"".join(stream.splitlines(keepends=True)[:7]),
+        "bytes": stream[:1024],
+    }
+    for what, data in planted.items():
+        digest = ALGORITHMS[algo](data).digest()
+        text = {
+            "raw": digest,
+            "hex": digest.hex().encode(),
+            "HEX": digest.hex().upper().encode(),
+            "base64": base64.b64encode(digest),
+            "base64url": base64.urlsafe_b64encode(digest).rstrip(b"="),
+        }[form]
+        (tmp_path / "files.json").write_bytes(b'[{"name": "x", "head": "' + text + b'"}]')
+        _, hits = scan([digests], [tmp_path], [])
+        assert hits, f"a {form} {algo} of the {what} was not found"
+
+
+def test_the_digest_set_covers_lines_heads_and_addresses(run, digests):
+    lines = sum(len(s.splitlines()) for s in run["streams"])
+    assert len(digests) > (2 * lines + len(run["addresses"])) * len(ALGORITHMS) * len(Digests.FORMS)
+
+
+def test_no_full_ip_and_no_digest_of_raw_input_in_any_byte_written_or_printed(
+    run, needles, digests
+):
+    files, hits = scan([needles, digests], run["roots"], run["printed"])
+    assert files >= 20
+    assert hits == {}, {where: sorted(found)[:5] for where, found in hits.items()}
+
+
+def test_the_verbose_run_shows_malformed_lines(run):
+    """The verbose output was scanned: it names the malformed lines, anonymised."""
+    assert any("malformed line in" in text for text in run["printed"])

@@ -271,6 +271,7 @@ CHANGED_SETTINGS = {
         "ipv4_prefix": 16,
         "ipv6_prefix": 40,
         "raw_log_retention_days": 11,
+        "anonymised_log_retention_days": 19,
         "closed_request_retention_months": 17,
         "newsletter": True,
     },

@@ -44,6 +44,9 @@ def statement_patterns(privacy: config.Privacy, lang: str) -> dict[str, str]:
         "IPv4 mask": rf"/\s?{privacy.ipv4_prefix}\b",
         "IPv6 mask": rf"/\s?{privacy.ipv6_prefix}\b",
         "raw-log retention": rf"\b{privacy.raw_log_retention_days}\s+{DAYS[lang]}\b",
+        "anonymised-lines retention": (
+            rf"\b{privacy.anonymised_log_retention_days}\s+{DAYS[lang]}\b"
+        ),
         "request retention": rf"\b{privacy.closed_request_retention_months}\s+{MONTHS[lang]}\b",
     }
 
@@ -54,6 +57,22 @@ def test_privacy_statement_prints_the_settings(any_site, lang):
     patterns = statement_patterns(any_site.shop.privacy, lang)
     missing = [what for what, pattern in patterns.items() if not re.search(pattern, text)]
     assert not missing, f"statement does not say the {missing}"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_privacy_statement_lists_everything_the_statistics_keep(site, lang):
+    """Each kind of data at rest is named with its retention, from shop.toml and the fixed
+    limits the analytics tool obeys."""
+    text = site.text(PAGE_PATHS["privacy"][lang], "main")
+    hours = {"nl": "uur", "en": "hours"}[lang]
+    limits = config.LIMITS
+    assert re.search(rf"\b{limits['visitor_key_hours']} {hours}\b", text)
+    assert re.search(rf"\b{limits['files_read_days']}\s+{DAYS[lang]}\b", text)
+    kinds = {
+        "nl": ["ruwe logbestanden", "ingekorte logregels", "tellingen per dag", "sleutel per dag"],
+        "en": ["raw log files", "anonymised log lines", "daily counts", "one key per day"],
+    }[lang]
+    assert all(kind in text.lower() for kind in kinds), kinds
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
