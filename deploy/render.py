@@ -78,7 +78,12 @@ def render_template(path: Path, values: dict[str, str]) -> str:
 
 
 def ip_mask_rules(ipv4_prefix: int, ipv6_prefix: int) -> str:
-    """nginx `map` lines that cut $remote_addr to the given prefixes (whole octets/hextets)."""
+    """nginx `map` lines that cut $remote_addr to the given prefixes.
+
+    IPv4 is cut at whole octets; IPv6 at any bit, since a /40 (the finest prefix allowed) ends
+    inside a group: nginx writes groups without leading zeros, so the rules know, per number of
+    digits, which digits lie before the cut.
+    """
     from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE
 
     setting = f"shop.toml [privacy] ipv4_prefix = {ipv4_prefix}, ipv6_prefix = {ipv6_prefix}"
@@ -88,12 +93,12 @@ def ip_mask_rules(ipv4_prefix: int, ipv6_prefix: int) -> str:
             f"{setting}: allowed are IPv4 /{v4_low} to /{v4_high} and IPv6 /{v6_low} to "
             f"/{v6_high}, so that no full address is ever written"
         )
-    if ipv4_prefix % 8 or ipv6_prefix % 16:
+    if ipv4_prefix % 8:
         raise RenderError(
-            f"{setting}: nginx can cut an address only at whole octets (IPv4 /8, /16, /24) and "
-            "whole hextets (IPv6 /16, /32); choose such prefixes or use the combined log"
+            f"{setting}: nginx can cut an IPv4 address only at whole octets (/8, /16, /24); "
+            "choose such a prefix or use the combined log"
         )
-    octets, hextets = ipv4_prefix // 8, ipv6_prefix // 16
+    octets = ipv4_prefix // 8
     v4_kept = r"\.".join([r"\d+"] * octets)
     v4_cut = r"\.\d+" * (4 - octets) + "$"
     v4_zeros = ".0" * (4 - octets)
@@ -102,20 +107,64 @@ def ip_mask_rules(ipv4_prefix: int, ipv6_prefix: int) -> str:
         (f"~^({v4_kept}){v4_cut}", f"$1{v4_zeros}"),
         ("# IPv4-mapped IPv6 (::ffff:192.0.2.1) counts as IPv4", ""),
         (f"~^::ffff:({v4_kept}){v4_cut}", f"$1{v4_zeros}"),
+        *_ipv6_mask_rules(ipv6_prefix),
     ]
-    if hextets == 8:
-        rules += [("# IPv6, kept whole (/128)", ""), ("~:", "$remote_addr")]
-    else:
-        kept = ":".join(["[0-9a-f]+"] * hextets)
-        rules += [
-            (f"# IPv6 with its first {hextets} groups written out", ""),
-            (f"~^({kept}):", "$1::"),
-            ('# IPv6 with "::" among its first groups: those are zeros (or cut further)', ""),
-            ("~^([0-9a-f:]*?)::", "$1::"),
-        ]
     return "\n".join(
-        f"    {key}" if not value else f"    {key:<25} {value};" for key, value in rules
+        f"    {key}" if not value else f"    {_quoted(key):<25} {value};" for key, value in rules
     )
+
+
+def _quoted(regex: str) -> str:
+    """A regex as an nginx token: quoted when it holds braces, which nginx reads as blocks."""
+    return f'"{regex}"' if "{" in regex else regex
+
+
+def _ipv6_mask_rules(prefix: int) -> list[tuple[str, str]]:
+    whole, bits = divmod(prefix, 16)
+    kept = "(?<kept>" + ":".join(["[0-9a-f]+"] * whole) + ")"
+    rules = [(f"# IPv6 with its first {whole} groups written out", "")]
+    if not bits:
+        rules.append((f"~^{kept}:", "$kept::"))
+    else:
+        rules.append(
+            (f"# ... and the top {bits} bits of the next group, by its number of digits", "")
+        )
+        for digits in (4, 3, 2, 1):
+            rules += _partial_group_rules(kept, bits, digits)
+    rules += [
+        ('# IPv6 with "::" among its first groups: those are zeros (or cut further)', ""),
+        ("~^([0-9a-f:]*?)::", "$1::"),
+    ]
+    return rules
+
+
+def _partial_group_rules(kept: str, bits: int, digits: int) -> list[tuple[str, str]]:
+    """Rules for a group of `digits` hex digits of which the top `bits` of 16 are kept."""
+    # The group's digits sit at the low end of its 4 places; places before `bits` survive.
+    first_place = 4 - digits
+    whole_places, part_bits = divmod(bits, 4)
+    kept_digits = max(0, whole_places - first_place)
+    rest = digits - kept_digits
+    head = f"(?<head>[0-9a-f]{{{kept_digits}}})" if kept_digits else ""
+    value_head = "${head}" if kept_digits else ""
+    if part_bits and whole_places >= first_place:
+        # One digit is cut inside: each class of digits sharing their top bits maps to one digit.
+        step = 16 >> part_bits
+        rules = []
+        for low in range(0, 16, step):
+            chars = "".join(f"{d:x}" for d in range(low, low + step))
+            cut = f"[{chars}]" + (f"[0-9a-f]{{{rest - 1}}}" if rest > 1 else "")
+            group = (value_head + f"{low:x}" + "0" * (rest - 1)).lstrip("0")
+            rules.append(_group_rule(kept, head, cut, group))
+        return rules
+    cut = f"[0-9a-f]{{{rest}}}" if rest else ""
+    group = (value_head + "0" * rest).lstrip("0") if kept_digits else ""
+    return [_group_rule(kept, head, cut, group)]
+
+
+def _group_rule(kept: str, head: str, cut: str, group: str) -> tuple[str, str]:
+    value = f"$kept:{group}::" if group else "$kept::"
+    return (f"~^{kept}:{head}{cut}(:|$)", value)
 
 
 def access_log_lines(log_dir: str, formats: Iterable[str]) -> str:

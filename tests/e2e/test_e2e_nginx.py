@@ -4,11 +4,21 @@ asset caching, the form's body limit, both access logs, and the HTTPS variant's 
 from __future__ import annotations
 
 import ipaddress
+import os
+import random
 import subprocess
 
 import httpx
 import pytest
-from e2e.harness import MAIN_CONF, NGINX, load_render, run_nginx, security_headers
+from e2e.harness import (
+    MAIN_CONF,
+    NGINX,
+    load_render,
+    run_nginx,
+    security_headers,
+    stop,
+    wait_for_port,
+)
 from support import ROOT, free_port
 
 from shop import config
@@ -171,3 +181,50 @@ def test_https_config_for_the_real_host_passes_nginx_t(tmp_path, built_site):
     main.write_text(MAIN_CONF.format(user="", run=tmp_path, site_conf=site_conf, extra=""))
     check = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(main)], capture_output=True)
     assert check.returncode == 0, check.stderr.decode()
+
+
+@pytest.mark.parametrize("ipv6_prefix", [16, 34, 40])
+def test_real_nginx_cuts_ipv6_at_any_allowed_prefix(tmp_path, ipv6_prefix):
+    """The map for prefixes that end inside a group, run by nginx on many random addresses."""
+    rules = load_render().ip_mask_rules(24, ipv6_prefix)
+    port = free_port()
+    run = tmp_path / "run"
+    run.mkdir()
+    site_conf = tmp_path / "mask.conf"
+    site_conf.write_text(
+        f"map $remote_addr $masked {{\n{rules}\n    default 0.0.0.0;\n}}\n"
+        f"server {{ listen 127.0.0.1:{port}; {REAL_IP} "
+        "location / { default_type text/plain; return 200 $masked; } }\n"
+    )
+    main = tmp_path / "nginx.conf"
+    user = "user root;" if os.geteuid() == 0 else ""
+    main.write_text(MAIN_CONF.format(user=user, run=run, site_conf=site_conf, extra=""))
+    rng = random.Random(ipv6_prefix)
+    # Groups of every length, zero runs at every place (nginx compresses them as RFC 5952 says).
+    pool = [0, 0, 0, 1, 0xA, 0xAB, 0xABC, 0xFFFF, 0x1B12, 0x4000]
+    addresses = {
+        str(ipaddress.IPv6Address(b"".join(
+            rng.choice([rng.choice(pool), rng.randrange(0x10000)]).to_bytes(2, "big")
+            for _ in range(8)
+        )))
+        for _ in range(400)
+    }  # fmt: skip
+    out = tmp_path / "nginx.out"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [NGINX, "-p", str(run), "-c", str(main)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_port(port, proc, "nginx", out)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            masked = {a: client.get("/", headers={"X-Test-Client": a}).text for a in addresses}
+    finally:
+        stop(proc)
+    for address, cut in masked.items():
+        # A leading zero run is cut at the "::" nginx writes: coarser, never finer.
+        prefixes = range(ipv6_prefix + 1) if address.startswith("::") else [ipv6_prefix]
+        networks = {ipaddress.ip_network(f"{address}/{p}", strict=False) for p in prefixes}
+        assert ipaddress.ip_address(cut) in {n.network_address for n in networks}, (address, cut)
