@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from repairs.settings import Settings
-from repairs.validation import FIELD_LIMITS, clean_text
+from repairs.validation import FIELD_LIMITS, ascii_address, clean_text
 from shop.site import page_path
 
 FIELD_LABELS = {
@@ -94,13 +94,15 @@ def compose(row: sqlite3.Row, settings: Settings) -> EmailMessage:
     if kind == "status":
         status = STATUS_TEXT[_lang(row)].get(row["detail"], row["detail"])
         return customer_mail(row, settings, *STATUS_MAIL[_lang(row)], status=status)
+    if kind == "failure_notice":
+        return failure_notice(row, settings)
     raise ValueError(f"unknown mail kind {kind!r}")
 
 
 def owner_notice(row: sqlite3.Row, settings: Settings) -> EmailMessage:
     msg = _message(row, settings, to=settings.owner_email)
     name = clean_text(row["name"] or "", multiline=False)
-    msg["Reply-To"] = Address(display_name=name, addr_spec=row["email"])
+    msg["Reply-To"] = Address(display_name=name, addr_spec=ascii_address(row["email"]))
     msg["Subject"] = f"Reparatieaanvraag {row['ref']}: {name}"
     lines = [f"Nieuwe reparatieaanvraag {row['ref']} ({row['created_at']}, taal {row['lang']})", ""]
     for field in FIELD_LIMITS:
@@ -114,12 +116,27 @@ def owner_notice(row: sqlite3.Row, settings: Settings) -> EmailMessage:
     return msg
 
 
+def failure_notice(row: sqlite3.Row, settings: Settings) -> EmailMessage:
+    """Tells the owner that a mail to the customer could not be sent (detail: kind: reason)."""
+    msg = _message(row, settings, to=settings.owner_email)
+    msg["Subject"] = f"Mail over {row['ref']} niet verstuurd"
+    failed_kind, _, reason = row["detail"].partition(": ")
+    msg.set_content(
+        f"De mail '{failed_kind}' over reparatieaanvraag {row['ref']} kon niet worden "
+        f"verstuurd:\n    {reason}\n\n"
+        f"Neem zelf contact op met de klant: {row['email'] or '-'}, {row['phone'] or '-'}.\n"
+        f"Details: repairs show {row['ref']}\n"
+    )
+    return msg
+
+
 def customer_mail(
     row: sqlite3.Row, settings: Settings, subject: str, body: str, status: str
 ) -> EmailMessage:
     lang = _lang(row)
     business = settings.shop.business
-    msg = _message(row, settings, to=row["email"])
+    # The ASCII (IDNA) form of the domain: a server without SMTPUTF8 refuses the Unicode one.
+    msg = _message(row, settings, to=ascii_address(row["email"]))
     msg["Subject"] = subject.format(ref=row["ref"], status=status)
     contact = f"{business.phone} · {business.email}"
     site = (settings.site_url or settings.shop.site.url).rstrip("/")

@@ -49,7 +49,14 @@ class Privacy:
     ipv6_prefix: int = 48
     raw_log_retention_days: int = 7
     closed_request_retention_months: int = 24
+    open_request_retention_months: int = 12
     newsletter: bool = False
+
+
+@dataclass(frozen=True)
+class Repairs:
+    accepted_requests_per_hour: int = 30
+    health_max_mail_wait_minutes: int = 30
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class ShopConfig:
     business: Business
     site: Site
     privacy: Privacy
+    repairs: Repairs
     analytics: Analytics
     publish: Publish
     path: Path
@@ -89,6 +97,9 @@ _RANGES = {
     ("privacy", "ipv6_prefix"): IPV6_PREFIX_RANGE,
     ("privacy", "raw_log_retention_days"): (1, 3650),
     ("privacy", "closed_request_retention_months"): (1, 600),
+    ("privacy", "open_request_retention_months"): (1, 600),
+    ("repairs", "accepted_requests_per_hour"): (0, 100_000),
+    ("repairs", "health_max_mail_wait_minutes"): (1, 10_080),
     ("publish", "ssh_port"): (1, 65535),
 }
 
@@ -96,6 +107,7 @@ _SECTIONS = {
     "business": Business,
     "site": Site,
     "privacy": Privacy,
+    "repairs": Repairs,
     "analytics": Analytics,
     "publish": Publish,
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import ROOT, SMTPSink, free_port
+from support import ROOT, SMTPSink, free_port, write_shop_toml
 
 VALID = {
     "name": "Jan Jansen",
@@ -117,11 +117,22 @@ def running_handlers() -> Iterator[list[Handler]]:
         handler.stop()
 
 
+@pytest.fixture(scope="session")
+def uncapped_shop_toml(tmp_path_factory) -> Path:
+    """The repo's shop.toml without the hourly cap: most tests post more than it allows."""
+    path = tmp_path_factory.mktemp("shop") / "shop.toml"
+    return write_shop_toml(path, repairs={"accepted_requests_per_hour": 0})
+
+
 @pytest.fixture
-def start_handler(tmp_path, running_handlers) -> Iterator:
-    """start_handler(env, site=None, db=None) -> a running Handler, stopped after the test."""
+def start_handler(tmp_path, running_handlers, uncapped_shop_toml) -> Iterator:
+    """start_handler(env, site=None, db=None) -> a running Handler, stopped after the test.
+
+    Without SHOP_CONFIG in `env` the handler reads shop.toml with the hourly cap off.
+    """
 
     def start(env: dict[str, str], site: Path | None = None, db: Path | None = None) -> Handler:
+        env = {"SHOP_CONFIG": str(uncapped_shop_toml), **env}
         handler = Handler(db or tmp_path / "repairs.sqlite3", env, site).start()
         running_handlers.append(handler)
         return handler

@@ -135,4 +135,7 @@ def test_refused_and_deferred_recipients_do_not_block_the_queue(start_handler, e
     )
     assert [tuple(row) for row in failed] == [("bounce@example.nl", "confirmation")]
     recipients = sorted(m["To"] for m in sink.messages)
-    assert recipients == ["fine@example.nl", "later@example.nl", *["owner@itfixe.example"] * 3]
+    # Three owner notices, and one telling the owner the confirmation to bounce@ failed.
+    assert recipients == ["fine@example.nl", "later@example.nl", *["owner@itfixe.example"] * 4]
+    (notice,) = [m for m in sink.messages if "niet verstuurd" in m["Subject"]]
+    assert "confirmation" in notice.get_content() and "550" in notice.get_content()
