@@ -34,6 +34,9 @@ MAX_BODY = 32 * 1024
 FORM_TYPE = b"application/x-www-form-urlencoded"
 NO_STORE = {"cache-control": "no-store"}
 GC_THRESHOLD = 10_000
+# /api/health warns below this much free space on the database's disk: a full disk may still
+# take the health check's tiny write (into WAL space it already has) but no more requests.
+HEALTH_MIN_FREE_BYTES = 8 * 1024 * 1024
 # Exit status when the writer gives up (EX_SOFTWARE): systemd's Restart=on-failure restarts us.
 FATAL_EXIT = 70
 log = logging.getLogger("repairs.app")
@@ -176,8 +179,12 @@ class RepairRequests:
             problems.append(f"the database takes no writes: {e}")
         else:
             max_wait = timedelta(minutes=self.settings.shop.repairs.health_max_mail_wait_minutes)
-            if oldest and datetime.now(UTC) - datetime.fromisoformat(oldest) > max_wait:
+            queued = datetime.fromisoformat(oldest).replace(tzinfo=UTC) if oldest else None
+            if queued and datetime.now(UTC) - queued > max_wait:
                 problems.append(f"a mail has waited since {oldest} (longer than {max_wait})")
+        free = _free_bytes(self.settings.db_path)
+        if free < HEALTH_MIN_FREE_BYTES:
+            problems.append(f"only {free // 1024} KB free on the database's disk")
         body = {"status": "failing" if problems else "ok", "problems": problems}
         return JSONResponse(body, 503 if problems else 200, headers=NO_STORE)
 
@@ -284,6 +291,11 @@ def _probe(conn) -> str | None:
     """The health check's write; returns when the oldest waiting mail was queued."""
     store.prove_writable(conn)
     return store.oldest_waiting_mail(conn)
+
+
+def _free_bytes(path: Path) -> int:
+    stats = os.statvfs(path.resolve().parent)
+    return stats.f_bavail * stats.f_frsize
 
 
 def _fake_ref() -> str:

@@ -7,6 +7,7 @@ carry no free text from the form: a stranger's address plus a spam text must not
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -102,7 +103,9 @@ def compose(row: sqlite3.Row, settings: Settings) -> EmailMessage:
 def owner_notice(row: sqlite3.Row, settings: Settings) -> EmailMessage:
     msg = _message(row, settings, to=settings.owner_email)
     name = clean_text(row["name"] or "", multiline=False)
-    msg["Reply-To"] = Address(display_name=name, addr_spec=ascii_address(row["email"]))
+    # An address no server takes gets no Reply-To: the owner still hears of the request.
+    with contextlib.suppress(ValueError):
+        msg["Reply-To"] = Address(display_name=name, addr_spec=ascii_address(row["email"]))
     msg["Subject"] = f"Reparatieaanvraag {row['ref']}: {name}"
     lines = [f"Nieuwe reparatieaanvraag {row['ref']} ({row['created_at']}, taal {row['lang']})", ""]
     for field in FIELD_LIMITS:

@@ -227,12 +227,16 @@ def prove_writable(conn: sqlite3.Connection) -> None:
 
 
 def list_requests(conn: sqlite3.Connection, status: str | None = None) -> list[sqlite3.Row]:
-    sql = "SELECT * FROM requests"
+    """Requests with `failed_mails`: how many of their mails could not be sent."""
+    sql = (
+        "SELECT r.*, (SELECT count(*) FROM outbox o WHERE o.request_id = r.id "
+        "AND o.failed_at IS NOT NULL) AS failed_mails FROM requests r"
+    )
     args: tuple = ()
     if status:
-        sql += " WHERE status = ?"
+        sql += " WHERE r.status = ?"
         args = (status,)
-    return conn.execute(sql + " ORDER BY id", args).fetchall()
+    return conn.execute(sql + " ORDER BY r.id", args).fetchall()
 
 
 def get_request(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:

@@ -226,6 +226,7 @@ CHANGED_SETTINGS = {
         "ipv6_prefix": 40,
         "raw_log_retention_days": 11,
         "closed_request_retention_months": 17,
+        "open_request_retention_months": 5,
         "newsletter": True,
     },
 }

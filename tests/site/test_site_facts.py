@@ -45,6 +45,7 @@ def statement_patterns(privacy: config.Privacy, lang: str) -> dict[str, str]:
         "IPv6 mask": rf"/\s?{privacy.ipv6_prefix}\b",
         "raw-log retention": rf"\b{privacy.raw_log_retention_days}\s+{DAYS[lang]}\b",
         "request retention": rf"\b{privacy.closed_request_retention_months}\s+{MONTHS[lang]}\b",
+        "open request retention": rf"\b{privacy.open_request_retention_months}\s+{MONTHS[lang]}\b",
     }
 
 
