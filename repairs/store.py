@@ -351,13 +351,19 @@ def scrub_file(conn: sqlite3.Connection, attempts: int = 50) -> None:
     reads briefly), so retry until SQLite reports the checkpoint was not blocked. Until it
     succeeds the scrub_pending row stays, so running `erase` or `purge` again finishes it.
     """
-    for _ in range(attempts):
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if not busy:
-            break
-        time.sleep(0.1)
-    else:
-        raise sqlite3.OperationalError("the database stayed busy; run the command again")
+    # TRUNCATE waits in the busy handler for readers: briefly per attempt, not 10 s each.
+    (busy_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute("PRAGMA busy_timeout=100")
+    try:
+        for _ in range(attempts):
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                break
+            time.sleep(0.1)
+        else:
+            raise sqlite3.OperationalError("the database stayed busy; run the command again")
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     # The erased text is out of the WAL now; the marker's own deletion holds nothing personal.
     conn.execute("DELETE FROM scrub_pending")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

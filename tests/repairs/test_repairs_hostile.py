@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import sqlite3
+from urllib.parse import urlencode
 
 import httpx
 
@@ -72,3 +75,36 @@ def test_database_survives_sql_fragments(handler, make_form):
     finally:
         conn.close()
     assert count == 1 and name == HOSTILE["sql"]
+
+
+MALFORMED_HEADERS = {
+    "content-length of 5000 digits": b"Content-Length: " + b"9" * 5000,
+    "negative content-length": b"Content-Length: -1",
+    "content-length in hex": b"Content-Length: 0x10",
+    "content-length with a sign": b"Content-Length: +12",
+    "non-ASCII origin": b"Origin: http://\xff\xfe.example",
+    "non-ASCII content-type": b"Content-Type: application/x-www-form-urlencoded\xff",
+    "content-type of 5000 bytes": b"Content-Type: " + b"a" * 5000,
+}
+
+
+def test_malformed_headers_get_a_4xx(handler, make_form):
+    """Straight to uvicorn (no nginx in front), byte by byte as a broken client sends them."""
+    body = urlencode(make_form()).encode()
+    for what, header in MALFORMED_HEADERS.items():
+        headers = {
+            b"host": b"Host: 127.0.0.1",
+            b"content-type": b"Content-Type: application/x-www-form-urlencoded",
+            b"content-length": b"Content-Length: %d" % len(body),
+            b"connection": b"Connection: close",
+        }
+        headers[header.split(b":")[0].lower()] = header
+        request = b"POST /api/repair-request HTTP/1.1\r\n" + b"\r\n".join(headers.values())
+        with socket.create_connection(("127.0.0.1", handler.port), timeout=10) as conn:
+            conn.sendall(request + b"\r\n\r\n" + body)
+            answer = b""
+            with contextlib.suppress(OSError):
+                while chunk := conn.recv(65536):
+                    answer += chunk
+        assert answer.startswith(b"HTTP/1.1 4"), (what, answer[:200])
+    assert handler.rows() == []
