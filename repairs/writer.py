@@ -183,7 +183,7 @@ class Writer:
         try:
             outcomes = _commit(conn, live)
             failure = None
-        except Exception as e:  # not a database refusal: a bug or a broken connection
+        except BaseException as e:  # not a database refusal: a bug or a broken connection
             log.exception("writing %d items failed", len(live))
             outcomes = [(future, None, _refused(e)) for _, future, _ in live]
             failure = e
