@@ -137,17 +137,20 @@ class SMTPTransport:
             self.smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused as e:
             code = min(code for code, _ in e.recipients.values())
-            failure = PermanentFailure if code >= 500 else TemporaryFailure
-            raise failure(f"recipient refused ({code})") from None
+            raise self._refused(code, f"recipient refused ({code})") from None
         except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as e:
-            failure = PermanentFailure if e.smtp_code >= 500 else TemporaryFailure
-            raise failure(f"refused ({e.smtp_code})") from None
+            raise self._refused(e.smtp_code, f"refused ({e.smtp_code})") from None
         except smtplib.SMTPNotSupportedError as e:  # e.g. an address that needs SMTPUTF8
             self._drop()
             raise PermanentFailure(f"not supported by the server: {e}") from None
         except Exception as e:  # dropped mid-DATA, timed out, or unexpected: this mail waits
             self._drop()
             raise TemporaryFailure(f"{type(e).__name__}: {e}") from None
+
+    def _refused(self, code: int, reason: str) -> Exception:
+        if code == 421:  # the server closes the session: the next mail needs a new one
+            self._drop()
+        return PermanentFailure(reason) if code >= 500 else TemporaryFailure(reason)
 
     def _drop(self) -> None:
         """Close a session in an unknown state; the next mail opens a fresh one."""
