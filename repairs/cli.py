@@ -63,6 +63,9 @@ def _database() -> Iterator[sqlite3.Connection]:
 def serve(host: str, port: int, site: Path | None, mail_dir: Path | None) -> None:
     """Run the handler under uvicorn (one worker: one writer per SQLite file).
 
+    GET /api/health answers 200, or 503 with the reason, for an uptime monitor. If the
+    database writer cannot recover, the process exits with status 70 (systemd restarts it).
+
     \b
     Example:
       REPAIRS_DB=repairs.sqlite3 REPAIRS_SMTP_HOST=localhost REPAIRS_SMTP_TLS=none \\

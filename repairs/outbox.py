@@ -192,6 +192,8 @@ class Outbox:
         sent = 0
         with transport_for(self.settings) as transport:
             for done, row in enumerate(rows):
+                if self.writer.dead is not None:
+                    break  # nothing could record the outcome: leave the mail for a restart
                 try:
                     outcome = self._attempt(transport, row)
                 except ServerUnavailable as e:

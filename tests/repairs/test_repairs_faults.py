@@ -44,9 +44,10 @@ def health(handler) -> httpx.Response:
     return response
 
 
-def assert_all_delivered(handler, sink, refs, duplicates: int = 0) -> None:
+def assert_all_delivered(handler, sink, refs, duplicates: int | range = 0) -> None:
     """Every request in `refs` stored with both mails recorded as sent; each mail arrived once,
-    or (`duplicates` of them) twice with the same Message-ID."""
+    or (`duplicates` of them, a number or a range) twice with the same Message-ID."""
+    allowed = duplicates if isinstance(duplicates, range) else range(duplicates, duplicates + 1)
     wait_until(lambda: handler.rows(UNSETTLED)[0][0] == 0, timeout=60, what="all mails recorded")
     stored = {row["ref"] for row in handler.rows("SELECT ref FROM requests")}
     assert set(refs) <= stored
@@ -55,11 +56,12 @@ def assert_all_delivered(handler, sink, refs, duplicates: int = 0) -> None:
     )
     assert all(row["sent_at"] for row in rows)
     expected = {f"<repairs.{row['id']}.{row['ref']}@itfixe.example>" for row in rows}
-    wait_until(lambda: len(sink.messages) >= len(expected) + duplicates, what="all mails")
+    wait_until(lambda: len(sink.messages) >= len(expected) + allowed[0], what="all mails")
     time.sleep(1.5)  # a round later: nothing more may arrive
     counts = Counter(m["Message-ID"] for m in sink.messages)
     assert set(counts) == expected
-    assert sorted(counts.values()) == [1] * (len(expected) - duplicates) + [2] * duplicates
+    assert set(counts.values()) <= {1, 2}
+    assert list(counts.values()).count(2) in allowed, counts
 
 
 @pytest.mark.parametrize("crash", [False, True], ids=["held", "kill-9-before-the-record"])
@@ -258,12 +260,14 @@ def test_exceptions_inside_the_writer(start_handler, smtp_sink, env_for, make_fo
     # No connection to be had again: every caller gets an answer, and the process exits
     # non-zero so systemd restarts it.
     answers: list[tuple[int, str | None]] = []
-    posters = [
-        threading.Thread(
-            target=lambda i=i: answers.append(post(handler, make_form(email=f"p{i}@example.nl")))
-        )
-        for i in range(6)
-    ]
+
+    def post_or_find_it_gone(i: int) -> None:
+        try:
+            answers.append(post(handler, make_form(email=f"p{i}@example.nl")))
+        except httpx.ConnectError:  # it already exited: nobody is left waiting
+            answers.append((0, None))
+
+    posters = [threading.Thread(target=post_or_find_it_gone, args=(i,)) for i in range(6)]
     for thread in posters:
         thread.start()
     assert post(handler, make_form(name="Fatal", email="fatal@example.nl")) == (503, None)
@@ -274,8 +278,9 @@ def test_exceptions_inside_the_writer(start_handler, smtp_sink, env_for, make_fo
     assert handler.proc.wait(timeout=60) == 70
     assert "no working database writer" in handler.log.read_text()
 
+    # An exit is a crash for the outbox: a mail sent just before it may come once more.
     restarted = start_handler(env, db=handler.db)
-    assert_all_delivered(restarted, smtp_sink, accepted)
+    assert_all_delivered(restarted, smtp_sink, accepted, duplicates=range(2))
 
 
 def test_health_reports_a_mail_waiting_too_long(start_handler, sink_down, env_for, make_form):
