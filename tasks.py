@@ -17,6 +17,8 @@ from pelican.server import ComplexHTTPRequestHandler, RootedHTTPServer
 from pelican.settings import DEFAULT_CONFIG, get_settings_from_file
 
 from shop import config as shop_config
+from shop import news
+from shop.news import NEWS_FOLDER
 
 ROOT = Path(__file__).resolve().parent
 SETTINGS_FILE_BASE = "pelicanconf.py"
@@ -112,6 +114,27 @@ def publish(c):
     )
 
 
+@task(
+    help={
+        "title": "the Dutch title",
+        "title_en": "the English title",
+        "folder": "where articles live (default: content/news)",
+    }
+)
+def new_article(c, title, title_en, folder=str(NEWS_FOLDER)):
+    """Start a news article: content/news/<date>-<slug>.nl.md and .en.md with their metadata.
+
+    Example: invoke new-article --title "Nieuwe openingstijden" --title-en "New opening hours"
+    """
+    try:
+        files = news.new_article(Path(folder), title, title_en)
+    except (ValueError, news.ArticleExists) as e:
+        sys.exit(f"new-article: {e}")
+    for file in files:
+        print(file)
+    print("Write the text in both files, then `invoke build` and look at it with `invoke serve`.")
+
+
 @task
 def check_deploy(c, env="/etc/itfixe/repairs.env"):
     """Check that the built site's form, its CSP and the handler's allowed origins agree."""
@@ -147,12 +170,13 @@ def demo(c, port=8000):
         generate_log(log, 20_000, seed=1, start=dt.date.today() - dt.timedelta(days=28), days=28)
     goaccess = "" if shutil.which("goaccess") else "--no-goaccess"
     c.run(f"{_bin('analytics')} report {log} --out {site_dir / 'stats'} {goaccess}")
+    c.run(f"{_bin('analytics')} summary {log} --mail-dir {mail_dir}")  # last week's mail
     print(
         f"""
   Site:        http://127.0.0.1:{port}/
   Repair form: http://127.0.0.1:{port}/reparatie-aanvragen/
   Stats:       http://127.0.0.1:{port}/stats/ (from a generated sample log, {log})
-  Mails:       written as .eml files to {mail_dir}
+  Mails:       written as .eml files to {mail_dir} (also the owner's weekly summary)
   Requests:    {DEMO / "repairs.sqlite3"} (REPAIRS_DB={DEMO / "repairs.sqlite3"} {_bin("repairs")} list)
   Stop with Ctrl-C.
 """,

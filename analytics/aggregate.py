@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from analytics.classify import MAX_REQUESTS_PER_DAY
 from analytics.distinct import encode
+from shop.site import PAGE_PATHS
 
 VISIT_GAP_SECONDS = 30 * 60
 TOP = 50
@@ -44,12 +45,22 @@ TABLE_COUNTS = {
     "os": "visits",
     "devices": "visits",
     "hours": "pageviews",
+    "sources": "visits",
+    "conversion_sources": "conversions",
+    "conversion_entry_pages": "conversions",
     "status_codes": "requests",
     "not_found": "requests",
     "bots": "requests",
 }
 WITH_VISITORS = {"pages", "countries", "browsers", "os", "devices"}
-EVENT_COLUMNS = ["day", "visitor", "ts", "hour", "path", "referrer", "campaign", "country", "agent"]
+# Visits with a repair request, beside the visits they are a share of (same key).
+CONVERSION_BASES = {"conversion_sources": "sources", "conversion_entry_pages": "entry_pages"}
+DIRECT = "(direct)"  # the source of a visit without referrer or campaign
+# `kind` of an event: a candidate pageview, or a repair request the handler accepted (303).
+PAGEVIEW, FORM_SENT = 0, 1
+EVENT_COLUMNS = [
+    "day", "visitor", "ts", "hour", "path", "referrer", "campaign", "country", "agent", "kind"
+]  # fmt: skip
 KEY_COLUMNS = ["day", "visitor", "requests", "robots", "probe", "agent"]
 
 
@@ -90,6 +101,7 @@ class Block:
     bytes: np.ndarray
     path: np.ndarray
     page: np.ndarray  # a pageview if a human did it
+    form_sent: np.ndarray  # a POST to the form's action answered 303: a repair request
     probe: np.ndarray
     robots: np.ndarray
     ua_bot: np.ndarray
@@ -109,7 +121,7 @@ class EventStore:
     DTYPES: ClassVar[dict] = {
         "day": np.int32, "visitor": np.int64, "ts": np.uint32, "hour": np.int8,
         "path": np.int32, "referrer": np.int32, "campaign": np.int32, "country": np.int32,
-        "agent": np.int32,
+        "agent": np.int32, "kind": np.int8,
     }  # fmt: skip
 
     def __init__(self) -> None:
@@ -124,8 +136,10 @@ class EventStore:
 
     def append(self, columns: dict[str, np.ndarray]) -> None:
         for column, dtype in self.DTYPES.items():
+            # a state saved before a column existed: its rows take 0 (kind: pageviews)
+            values = columns.get(column, np.zeros(len(columns["day"]), dtype))
             with open(self._path(column), "ab") as f:
-                f.write(np.ascontiguousarray(columns[column], dtype).tobytes())
+                f.write(np.ascontiguousarray(values, dtype).tobytes())
         self.rows += len(columns["day"])
 
     def column(self, name: str, keep: np.ndarray | None = None) -> np.ndarray:
@@ -191,8 +205,10 @@ class Aggregator:
             self.key_parts = [combine_keys(self.key_parts)]
             self._key_rows = len(self.key_parts[0]["day"])
             self._compact_at = 2 * self._key_rows + self.COMPACT_ROWS
-        candidate = b.page & ~b.ua_bot & ~b.probe
-        self.events.append({c: getattr(b, c)[candidate] for c in EVENT_COLUMNS})
+        candidate = ((b.page & ~b.probe) | b.form_sent) & ~b.ua_bot
+        kind = np.where(b.form_sent, FORM_SENT, PAGEVIEW).astype(np.int8)
+        columns = {c: getattr(b, c) for c in EVENT_COLUMNS if c != "kind"}
+        self.events.append({c: v[candidate] for c, v in {**columns, "kind": kind}.items()})
 
     def keys(self) -> dict[str, np.ndarray]:
         keys = combine_keys(self.key_parts)
@@ -325,6 +341,11 @@ def _day_batches(day: np.ndarray, rows: int = 400_000) -> list[list[int]]:
 
 def _pageview_tables(ev: dict, names, info, source_of) -> list[pd.DataFrame]:
     """Visits (30 minutes idle ends one) and every pageview-based table, with numpy and codes."""
+    sent = ev.pop("kind") == FORM_SENT
+    posts = {c: ev[c][sent] for c in ("visitor", "ts")}
+    ev = {c: v[~sent] for c, v in ev.items()}
+    if not len(ev["day"]):  # only requests whose visit is not in the logs: nothing to count
+        return []
     order = np.lexsort((ev["ts"], ev["visitor"], ev["day"]))
     for c in list(ev):
         ev[c] = ev[c][order]
@@ -334,7 +355,7 @@ def _pageview_tables(ev: dict, names, info, source_of) -> list[pd.DataFrame]:
     other = np.ones(n, bool)  # another visitor (keys are per day, so also another day)
     other[1:] = ev["visitor"][1:] != ev["visitor"][:-1]
     ev["vid"] = np.cumsum(other) - 1  # small visitor numbers, for distinct counts
-    del ev["visitor"]
+    visitor = ev.pop("visitor")
     new = other.copy()
     new[1:] |= ev["ts"][1:] - ev["ts"][:-1] > VISIT_GAP_SECONDS
     first = np.flatnonzero(new)
@@ -351,6 +372,14 @@ def _pageview_tables(ev: dict, names, info, source_of) -> list[pd.DataFrame]:
         "agent": ev["agent"][first],
     }
     seconds = ev["ts"][last] - ev["ts"][first]
+    visit_of_view = np.cumsum(new) - 1
+    form_pages = [names["path"].ids.get(p) for p in PAGE_PATHS["repair"].values()]
+    saw_form = np.isin(ev["path"], [c for c in form_pages if c is not None])
+    visits["saw_form"] = np.bincount(visit_of_view[saw_form], minlength=len(first)) > 0
+    visits["requests"] = _requests_per_visit(
+        visitor[first], ev["ts"][first], posts["visitor"], posts["ts"].astype(np.int64)
+    )
+    del visitor
     visit_day = visits["day"]
     vid_day = ev["day"][other]
     days = np.unique(ev["day"])
@@ -383,7 +412,64 @@ def _pageview_tables(ev: dict, names, info, source_of) -> list[pd.DataFrame]:
             dtype=object,
         )
         out.append(_counted(visits, "referrer", table, lambda c, lab=labels: lab[c]))
+    out.extend(_conversion_tables(visits, days, names, sources))
     return out
+
+
+def _requests_per_visit(visit_visitor, visit_start, post_visitor, post_ts) -> np.ndarray:
+    """Repair requests sent in each visit (visits sorted by day, visitor key and start).
+
+    A request belongs to its visitor's last visit that started before it (keys are per day, so
+    the key alone says whose it is), or to the first one if it came before any pageview (the
+    handler's host keeps its own clock). A request with no visit of that key is not counted.
+    """
+    counts = np.zeros(len(visit_visitor), np.int64)
+    if not len(post_visitor):
+        return counts
+    keys = np.unique(visit_visitor)
+    pos = np.minimum(np.searchsorted(keys, post_visitor), len(keys) - 1)
+    known = keys[pos] == post_visitor
+    # One sortable number per (visitor, time): the visitor's rank above 32 bits of seconds.
+    rank = np.searchsorted(keys, visit_visitor).astype(np.int64)
+    by_time = np.argsort((rank << 32) | visit_start, kind="stable")
+    ordered = ((rank << 32) | visit_start)[by_time]
+    post_rank = pos[known].astype(np.int64)
+    i = np.searchsorted(ordered, (post_rank << 32) | post_ts[known], side="right") - 1
+    before_any = (i < 0) | (rank[by_time][np.maximum(i, 0)] != post_rank)
+    np.add.at(counts, by_time[np.where(before_any, i + 1, i)], 1)
+    return counts
+
+
+def _conversion_tables(visits: dict, days: np.ndarray, names, sources) -> list[pd.DataFrame]:
+    """The funnel per day (visits that saw the form, that sent it) and requests per source."""
+    sent = visits["requests"] > 0
+    # A visit's source: its campaign, else its referrer's group name, else direct; one label
+    # code per distinct campaign and referrer, so the visits themselves stay numbers.
+    labels: dict[str, int] = {}
+    by_referrer = [labels.setdefault(s[1] if s else DIRECT, len(labels)) for s in sources]
+    by_referrer.append(labels.setdefault(DIRECT, len(labels)))  # code -1: no referrer
+    by_campaign = [labels.setdefault(c, len(labels)) for c in names["campaign"].values] + [-1]
+    campaign = visits["campaign"]
+    source = np.where(
+        campaign >= 0,
+        np.asarray(by_campaign)[campaign],
+        np.asarray(by_referrer)[visits["referrer"]],
+    )
+    by_source = {"day": visits["day"], "source": source}
+    by_entry = {"day": visits["day"], "entry": visits["entry"]}
+    label = np.array(list(labels), dtype=object)
+    return [
+        _totals(_per_day(visits["day"], days, visits["saw_form"] | sent), "form_visits", days),
+        _totals(_per_day(visits["day"], days, sent), "conversions", days),
+        _totals(_per_day(visits["day"], days, visits["requests"]), "conversion_requests", days),
+        _counted(by_source, "source", "sources", lambda c: label[c]),
+        _counted(_only(by_source, sent), "source", "conversion_sources", lambda c: label[c]),
+        _counted(_only(by_entry, sent), "entry", "conversion_entry_pages", names["path"].decode),
+    ]
+
+
+def _only(rows: dict, keep: np.ndarray) -> dict:
+    return {c: v[keep] for c, v in rows.items()}
 
 
 def _per_day(day: np.ndarray, days: np.ndarray, weights=None) -> np.ndarray:
@@ -492,6 +578,10 @@ def build_stats(
         "avg_visit_seconds": round(float(sums["visit_seconds"]) / visits, 1) if visits else 0.0,
         "bandwidth": int(sums["bandwidth"]),
         "not_found": int(sums["not_found"]),
+        "form_visits": int(sums["form_visits"]),
+        "conversions": int(sums["conversions"]),
+        "conversion_rate": round(float(sums["conversions"]) / visits, 4) if visits else 0.0,
+        "conversion_requests": int(sums["conversion_requests"]),
     }
     stats.update(
         total_requests=stats["requests"] + stats["malformed"],
@@ -507,6 +597,7 @@ def build_stats(
             "visitors": int(row["visitors"]),
             "visits": int(row["visits"]),
             "bots": int(row["bots"]),
+            "conversions": int(row["conversions"]),
         }
         for day, row in totals.iterrows()
     ]
@@ -519,6 +610,7 @@ def build_stats(
 TOTAL_KEYS = (
     "requests", "malformed", "bandwidth", "not_found",
     "bots", "pageviews", "visitors", "visits", "bounces", "visit_seconds",
+    "form_visits", "conversions", "conversion_requests",
 )  # fmt: skip
 
 
@@ -549,6 +641,7 @@ def _previous(tidy: pd.DataFrame, start: int, end: int) -> dict | None:
         "pageviews": int(sums["pageviews"]),
         "visitors": int(sums["visitors"]),
         "visits": int(sums["visits"]),
+        "conversions": int(sums["conversions"]),
     }
 
 
@@ -570,6 +663,10 @@ def _tables(period: pd.DataFrame) -> dict:
                 item["visitors"] = int(row["visitors"])
             result.append(item)
         tables[name] = {"counts": counts, "rows": result}
+    for name, base in CONVERSION_BASES.items():
+        rows = period[period["table"] == base].groupby("key")["count"].sum()
+        for item in tables[name]["rows"]:
+            item["visits"] = int(rows.get(item["key"], 0))
     return tables
 
 

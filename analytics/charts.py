@@ -1,4 +1,8 @@
-"""Small inline SVG charts drawn with matplotlib (pandas' own plotting), text kept as text."""
+"""Small inline SVG charts drawn with matplotlib (pandas' own plotting), text kept as text.
+
+No `style` attributes: a page served with `style-src 'self'` (the site's CSP) would drop them, so
+matplotlib's inline styles become SVG presentation attributes, which a CSP does not govern.
+"""
 
 from __future__ import annotations
 
@@ -105,6 +109,12 @@ def _to_svg(fig, chart_id: str, title: str) -> str:
     return tidy_svg(buffer.getvalue(), chart_id, title)
 
 
+def _presentation_attributes(match: re.Match) -> str:
+    """` style="fill: #fff; stroke: none"` as ` fill="#fff" stroke="none"` (same look, no CSS)."""
+    declarations = (d.partition(":") for d in match.group(1).split(";") if d.strip())
+    return "".join(f' {name.strip()}="{value.strip()}"' for name, _, value in declarations)
+
+
 def tidy_svg(svg: str, chart_id: str, title: str) -> str:
     """Make matplotlib's SVG fit to inline: no prolog or metadata, ids unique on the page,
     a <title> and role for screen readers, and a size that follows the page width."""
@@ -116,6 +126,7 @@ def tidy_svg(svg: str, chart_id: str, title: str) -> str:
     # A tenth of a pixel is precise enough; only in attributes, never in the text shown.
     svg = re.sub(r'="[^"]*"', lambda m: re.sub(r"(\d\.\d)\d+", r"\1", m.group(0)), svg)
     svg = re.sub(r"\s*<defs>\s*<style[^>]*>.*?</style>\s*</defs>", "", svg, flags=re.S)
+    svg = re.sub(r'\sstyle="([^"]*)"', _presentation_attributes, svg)
     referenced = set(re.findall(r"#([\w.-]+)\b", svg))
     names: dict[str, str] = {}
 

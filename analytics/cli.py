@@ -1,4 +1,5 @@
-"""`analytics`: cookieless visitor statistics from web server logs (report, anonymize, purge-logs)."""
+"""`analytics`: cookieless visitor statistics from web server logs (report, summary, anonymize,
+purge-logs)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ctypes
 import datetime as dt
 import itertools
 import os
+import smtplib
 import sys
 import tempfile
 from collections.abc import Callable
@@ -179,7 +181,8 @@ def cli() -> None:
     "out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for index.html, stats.json, the CSVs and goaccess.html.",
+    help="Folder for index.html and report.css, stats.json, the CSVs, goaccess.html and its "
+    "goaccess.js, .css and -icons.woff (nothing inline: they render under a strict CSP).",
 )
 @click.option(
     "--geoip",
@@ -214,15 +217,20 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
     With --state and no LOGS, the report is rebuilt from the stored counts alone. --state also
     keeps the anonymised lines of those 28 days, so goaccess.html covers the same period.
 
+    Repair requests: a visit by a person whose POST to shop.toml [site] form_action was
+    answered 303 (not 4xx/5xx, not a bot). When the handler runs on another host, give its
+    access log too (same run, or the same --state): a request joins its visitor's last visit
+    that began before it, matched by that day's visitor key; one without a visit in the logs
+    is not counted.
+
     \b
     Examples:
       analytics report /var/log/nginx/access.log* --out stats
+      analytics report site-access.log* forms-access.log* --out stats
       analytics report access.log.2.gz access.log.1 --out stats --lang en --geoip dbip.mmdb
       analytics report /var/log/nginx/access.log* --state .stats-state --out stats
     """
     from analytics import pipeline
-    from analytics.keptlines import KeptLines
-    from analytics.state import StateError
 
     shop = _shop()
     if not logs and state is None:
@@ -236,16 +244,7 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
     ipv4, ipv6 = _prefixes(shop, ipv4_prefix, ipv6_prefix)
     fmt = _log_format(log_format)
     countries = _countries(geoip)
-    saved = _open_state(state, keys_dir) if state is not None else None
-    try:
-        kept = KeptLines(saved.folder) if saved is not None else None
-    except OSError as e:
-        raise click.ClickException(
-            f"{state}: cannot keep anonymised lines ({e.strerror})"
-        ) from None
-    sources, errors = expand_inputs(list(logs))
-    for message in errors:
-        _error(message)
+    saved, kept = _state_and_kept_lines(state, keys_dir)
     out.mkdir(parents=True, exist_ok=True)
     goaccess_log = None
     if not no_goaccess and kept is None:
@@ -253,38 +252,12 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
             dir=out, prefix=".anonymised-", suffix=".log", delete=False
         )
     try:
-        options = pipeline.Options(
-            log_format=fmt,
-            ipv4_prefix=ipv4,
-            ipv6_prefix=ipv6,
-            own_host=urlsplit(shop.site.url).hostname or "",
-            countries=countries,
-            anonymised_out=goaccess_log,
-            kept_lines=kept,
-            same_format=False,
-            on_error=_error,
-            on_malformed=_show_malformed if verbose else None,
-            day_keys=saved.day_keys if saved else None,
-            offsets=saved,
-            after_block=_release_freed(every=TRIM_BLOCKS),
+        tidy, result, errors = _count(
+            shop, logs, saved, kept, ipv4, ipv6, fmt, countries, goaccess_log, verbose
         )
-        run = pipeline.Pipeline(options)
-        with _progress(sources, "reading") as advance:
-            options.on_progress = advance
-            result = run.run(sources)
         if goaccess_log is not None:
             goaccess_log.close()
-        _release_freed()()
-        try:
-            tidy = pipeline.finish(run, saved)
-        except StateError as e:
-            raise click.ClickException(str(e)) from None
         anonymised = goaccess_log.name if goaccess_log else None
-        if kept is not None:
-            kept.commit()
-            window_start, _ = pipeline.report_period(tidy, None, None, True)
-            if window_start is not None:
-                kept.prune(window_start)
         start, end = pipeline.report_period(
             tidy,
             since.date() if since else None,
@@ -314,6 +287,66 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
         )
     if errors or result.errors:
         sys.exit(1)
+
+
+def _state_and_kept_lines(state: Path | None, keys_dir: Path | None):
+    """The --state folder and its store of anonymised lines (None, None without --state)."""
+    from analytics.keptlines import KeptLines
+
+    if state is None:
+        return None, None
+    saved = _open_state(state, keys_dir)
+    try:
+        return saved, KeptLines(saved.folder)
+    except OSError as e:
+        raise click.ClickException(
+            f"{state}: cannot keep anonymised lines ({e.strerror})"
+        ) from None
+
+
+def _count(shop, logs, saved, kept, ipv4, ipv6, fmt, countries=None, anonymised_out=None,
+           verbose=False):  # fmt: skip
+    """Read LOGS (only their new lines with --state) into per-day counts, the state's included.
+
+    Returns the tidy counts, the pipeline's result and the inputs that could not be read.
+    """
+    from analytics import pipeline
+    from analytics.state import StateError
+
+    sources, errors = expand_inputs(list(logs))
+    for message in errors:
+        _error(message)
+    options = pipeline.Options(
+        log_format=fmt,
+        ipv4_prefix=ipv4,
+        ipv6_prefix=ipv6,
+        own_host=urlsplit(shop.site.url).hostname or "",
+        form_path=urlsplit(shop.site.form_action).path,
+        countries=countries,
+        anonymised_out=anonymised_out,
+        kept_lines=kept,
+        same_format=False,
+        on_error=_error,
+        on_malformed=_show_malformed if verbose else None,
+        day_keys=saved.day_keys if saved else None,
+        offsets=saved,
+        after_block=_release_freed(every=TRIM_BLOCKS),
+    )
+    run = pipeline.Pipeline(options)
+    with _progress(sources, "reading") as advance:
+        options.on_progress = advance
+        result = run.run(sources)
+    _release_freed()()
+    try:
+        tidy = pipeline.finish(run, saved)
+    except StateError as e:
+        raise click.ClickException(str(e)) from None
+    if kept is not None:
+        kept.commit()
+        window_start, _ = pipeline.report_period(tidy, None, None, True)
+        if window_start is not None:
+            kept.prune(window_start)
+    return tidy, result, errors
 
 
 def _countries(geoip: Path | None):
@@ -346,6 +379,100 @@ def _write_outputs(stats: dict, out: Path, lang: str, anonymised_log) -> None:
         except (GoAccessNotFound, GoAccessError) as e:
             click.echo(f"warning: no goaccess.html: {e}", err=True)
     write_report(stats, out, lang)
+
+
+@cli.command()
+@click.argument("logs", nargs=-1)
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder of `analytics report --state`: its daily counts (and new lines of LOGS).",
+)
+@keys_dir_option
+@click.option(
+    "--period",
+    type=click.Choice(["week", "month"]),
+    default="week",
+    show_default=True,
+    help="The last full week (Monday to Sunday) or calendar month, against the one before.",
+)
+@click.option(
+    "--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True,
+    help="Language of the mail.",
+)  # fmt: skip
+@click.option(
+    "--mail-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the mail as an .eml file into this folder instead of sending it "
+    "(default: REPAIRS_MAIL_DIR, else send with REPAIRS_SMTP_*).",
+)
+@click.option(
+    "--today",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Count the periods back from this day (default: today), e.g. to redo an older week.",
+)
+@with_prefix_options
+def summary(logs, state, keys_dir, period, lang, mail_dir, today, ipv4_prefix, ipv6_prefix,
+            log_format) -> None:  # fmt: skip
+    """Mail the owner a summary of the last full week (or month) against the one before.
+
+    Visitors, pageviews and repair requests sent through the site with their change, the top
+    pages and sources, what stands out (a new referrer in the top 5, a jump in 404s) and a link
+    to the full report (shop.toml [site] url + /stats/). Made from the same daily counts as the
+    report, never from a full address or a single visitor. To: shop.toml [business] email, sent
+    with the handler's mail settings (REPAIRS_SMTP_HOST, _PORT, _USER, _PASSWORD, _TLS), or
+    written into --mail-dir. A systemd timer sends it on Monday mornings (docs/deploy.md).
+
+    \b
+    Examples:
+      analytics summary --state /var/lib/itfixe-stats/state
+      analytics summary access.log* --period month --lang en --mail-dir mail
+    """
+    from analytics.report import SHOP_TIMEZONE
+    from analytics.summary import compose, message, period_before
+    from repairs import mail
+    from repairs.settings import SettingsError
+    from repairs.settings import load as load_mail_settings
+
+    shop = _shop()
+    if not logs and state is None:
+        raise click.UsageError("give at least one LOG, or --state DIR with the stored counts")
+    if keys_dir is not None and state is None:
+        raise click.UsageError("--keys-dir holds the day keys of --state: give --state too")
+    try:
+        settings = load_mail_settings(mail_dir=mail_dir, need_db=False)
+    except SettingsError as e:
+        raise click.ClickException(str(e)) from None
+    ipv4, ipv6 = _prefixes(shop, ipv4_prefix, ipv6_prefix)
+    fmt = _log_format(log_format)
+    saved, kept = _state_and_kept_lines(state, keys_dir)
+    try:
+        tidy, result, errors = _count(shop, logs, saved, kept, ipv4, ipv6, fmt)
+    finally:
+        if kept is not None:
+            kept.discard()
+    if errors or result.errors:  # a summary with a log missing would mislead
+        raise click.ClickException("summary not sent: a LOG could not be read")
+    day = today.date() if today else dt.datetime.now(SHOP_TIMEZONE).date()
+    composed = compose(tidy, day, period, lang, shop.site.url, shop.business.trade_name)
+    msg = message(composed, mail.sender(settings), shop.business.email)
+    start, _ = period_before(day, period)
+    try:
+        if settings.mail_dir is not None:
+            settings.mail_dir.mkdir(parents=True, exist_ok=True)
+            target = settings.mail_dir / f"summary-{period}-{start.isoformat()}.eml"
+            mail.write_eml(target, msg)
+            click.echo(f"summary written to {target}")
+        else:
+            smtp = mail.open_smtp(settings)
+            try:
+                smtp.send_message(msg)
+            finally:
+                smtp.quit()
+            click.echo(f"summary sent to {shop.business.email}")
+    except (OSError, smtplib.SMTPException) as e:
+        where = settings.mail_dir or f"{settings.smtp_host}:{settings.smtp_port}"
+        raise click.ClickException(f"summary not delivered ({where}): {e}") from None
 
 
 @cli.command()

@@ -1,13 +1,23 @@
 """GoAccess's dashboard and JSON, run on anonymised lines only (so not even GoAccess sees a full IP).
 
 Debian 12 ships goaccess 1.7: no `.gz` input, no `--jobs`; lines go in on stdin, decompressed here.
+
+GoAccess writes one HTML file with its CSS, icon font, data and scripts inline, which the site's
+CSP (script-src 'self', style-src 'self') blocks. Its data changes with every run, so a CSP hash
+of the inline script would have to change in the web server's config every night. Instead the
+dashboard is rewritten to need nothing inline: scripts to goaccess.js, styles to goaccess.css,
+the icon font to goaccess-icons.woff, style attributes to data-style (applied through the CSSOM by
+goaccess-csp.js). What it still needs is 'unsafe-eval' (analytics.headers): its Mustache
+templates are compiled by Hogan.js with `new Function`.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +29,19 @@ from pathlib import Path
 Logs = Path | Sequence[Path]
 
 BASE_ARGS = ["--log-format=COMBINED", "--no-global-config", "--no-progress"]
+CSP_SHIM = Path(__file__).parent / "templates" / "goaccess-csp.js"
+# The files written beside goaccess.html (the dashboard links them by these names).
+SCRIPT, STYLESHEET, ICON_FONT = "goaccess.js", "goaccess.css", "goaccess-icons.woff"
+
+_INLINE_SCRIPT = re.compile(
+    r"<script(?:\s+type=['\"]text/javascript['\"])?\s*>(?P<code>.*?)</script>", re.S | re.I
+)
+_STYLE_ELEMENT = re.compile(r"<style[^>]*>(?P<css>.*?)</style>", re.S | re.I)
+_STYLE_ATTRIBUTE = re.compile(r"""(?<=\s)style=(?P<value>"[^"]*"|'[^']*')""", re.I)
+_FONT_DATA_URL = re.compile(r"url\(data:application/(?:x-)?font-woff[^,)]*;base64,(?P<b64>[^)]+)\)")
+# The one place GoAccess 1.7's charts set a style attribute from script (legend hover).
+_SCRIPT_STYLE_ATTR = ".attr('style', op)"
+_SCRIPT_STYLE_CSSOM = ".each(function () { this.style.cssText = op; })"
 
 
 class GoAccessNotFound(Exception):
@@ -36,9 +59,40 @@ def build_dashboard(anonymised_log: Logs, out_html: Path) -> None:
     partial = out_html.with_name(out_html.name + ".part.html")
     try:
         _run(anonymised_log, ["-o", str(partial)])
+        html, assets = without_inline_code(partial.read_text(encoding="utf-8"))
+        for name, data in assets.items():  # first the files the new page links to
+            part = out_html.with_name(f".{name}.part")
+            part.write_bytes(data)
+            part.replace(out_html.with_name(name))
+        partial.write_text(html, encoding="utf-8")
         partial.replace(out_html)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def without_inline_code(html: str) -> tuple[str, dict[str, bytes]]:
+    """GoAccess's dashboard rewritten to need nothing inline, and the files it now links to."""
+    scripts = list(_INLINE_SCRIPT.finditer(html))  # first: the log's data is in them
+    if not scripts:
+        raise GoAccessError("goaccess wrote a dashboard without inline scripts")
+    code = ";\n".join([CSP_SHIM.read_text(encoding="utf-8"), *(m["code"] for m in scripts)])
+    code = code.replace(_SCRIPT_STYLE_ATTR, _SCRIPT_STYLE_CSSOM)
+    # One script element where the last inline one was (the end of the body).
+    last = scripts[-1]
+    html = html[: last.start()] + f'<script src="{SCRIPT}"></script>' + html[last.end() :]
+    html = _INLINE_SCRIPT.sub("", html)
+    fonts: dict[str, bytes] = {}
+
+    def font_file(match: re.Match) -> str:
+        name = ICON_FONT if not fonts else ICON_FONT.replace(".", f"-{len(fonts)}.", 1)
+        fonts[name] = base64.b64decode(match["b64"])
+        return f"url({name})"
+
+    css = _FONT_DATA_URL.sub(font_file, "\n".join(m["css"] for m in _STYLE_ELEMENT.finditer(html)))
+    html = _STYLE_ELEMENT.sub("", html)
+    html = html.replace("</title>", f'</title><link rel="stylesheet" href="{STYLESHEET}">', 1)
+    html = _STYLE_ATTRIBUTE.sub(r"data-style=\g<value>", html)
+    return html, {SCRIPT: code.encode("utf-8"), STYLESHEET: css.encode("utf-8"), **fonts}
 
 
 def goaccess_json(anonymised_log: Logs) -> dict:

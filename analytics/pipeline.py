@@ -56,6 +56,7 @@ class Options:
     ipv4_prefix: int = 24
     ipv6_prefix: int = 48
     own_host: str = ""
+    form_path: str = ""  # the path of [site] form_action: a POST there answered 303 is a request
     countries: object | None = None  # analytics.geoip.CountryLookup
     aggregate: bool = True
     anonymised_out: IO[bytes] | None = None
@@ -188,6 +189,8 @@ class Pipeline:
         robots_id = self.names["path"].ids.get(classify.ROBOTS_TXT, -2)
         is_get = pc.fill_null(pc.is_in(method, pa.array(PAGE_METHODS)), False)
         good_status = ((status >= 200) & (status < 300)) | (status == 304)
+        form_id = self.names["path"].ids.get(self.o.form_path, -2)
+        is_post = pc.fill_null(pc.equal(method, "POST"), False).to_numpy(zero_copy_only=False)
         ua_bot = np.asarray([a is not None and a.bot is not None for a in self.agents] + [False])
         block = Block(
             day=day,
@@ -198,6 +201,7 @@ class Pipeline:
             bytes=size,
             path=path,
             page=page_path & is_get.to_numpy(zero_copy_only=False) & good_status,
+            form_sent=(path == form_id) & is_post & (status == 303),
             probe=probe,
             robots=path == robots_id,
             ua_bot=ua_bot[agent],

@@ -1,4 +1,5 @@
-"""The owner's report: one self-contained HTML page (inline CSS and SVG, no JavaScript), Dutch or English."""
+"""The owner's report: one HTML page with inline SVG charts and its stylesheet beside it (no
+JavaScript, nothing from another origin, nothing inline that a CSP would block), Dutch or English."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from analytics import charts
+from analytics.aggregate import DIRECT
 from analytics.geoip import DBIP_DOWNLOAD
 from analytics.texts import COUNTRIES, DEVICES, MONTHS, STATUS, TEXT, WEEKDAYS
 
 LANGS = ("nl", "en")
 SHOP_TIMEZONE = ZoneInfo("Europe/Amsterdam")  # the site's TIMEZONE in pelicanconf.py
 TOP_ROWS = 10
+STYLESHEET = "report.css"  # written beside index.html
 # The top tables in page order: what people did first, then bots and errors in their own section.
 AUDIENCE_TABLES = (
     "pages",
@@ -30,10 +33,11 @@ AUDIENCE_TABLES = (
     "devices",
 )
 ROBOT_TABLES = ("status_codes", "not_found", "bots")
+REQUEST_TABLES = ("conversion_sources", "conversion_entry_pages")
 
 
 def write_report(stats: dict, out_dir: Path, lang: str) -> Path:
-    """Write out_dir/index.html from the stats dict and return its path.
+    """Write out_dir/index.html and its report.css from the stats dict; return the page's path.
 
     Links to stats.json, the CSVs and goaccess.html when they are already in out_dir,
     so write those first.
@@ -43,10 +47,27 @@ def write_report(stats: dict, out_dir: Path, lang: str) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = render_report(stats, lang, present=set(os.listdir(out_dir)))
-    target = out_dir / "index.html"
-    partial = out_dir / ".index.html.part"
-    partial.write_text(html, encoding="utf-8")
-    partial.replace(target)  # a reader never sees half a page
+    _write_whole(out_dir / STYLESHEET, render_stylesheet())
+    return _write_whole(out_dir / "index.html", html)
+
+
+def render_stylesheet() -> str:
+    """report.css: the page's look, with the chart colours of analytics.charts for its legend."""
+    return (
+        _environment()
+        .get_template(STYLESHEET)
+        .render(
+            pageviews_colour=charts.PAGEVIEWS_COLOUR,
+            visitors_colour=charts.VISITORS_COLOUR,
+        )
+    )
+
+
+def _write_whole(target: Path, text: str) -> Path:
+    """Write via a hidden partial file, so a reader never sees half a file."""
+    partial = target.with_name(f".{target.name}.part")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)
     return target
 
 
@@ -57,12 +78,15 @@ def render_report(stats: dict, lang: str, present: set[str] = frozenset()) -> st
     tables = stats.get("tables", {})
     context = {
         "lang": lang,
+        "stylesheet": STYLESHEET,
         "t": t,
         "fmt": fmt,
         "period": _period(stats["period"], fmt, t),
         "generated": fmt.timestamp(stats.get("generated")),
         "headline": _headline(stats, fmt, t),
         "daily_chart": _daily_chart(stats.get("daily", []), fmt, t),
+        "funnel": funnel_rows(stats, fmt, t),
+        "request_tables": [_table(n, tables.get(n), fmt, t, present) for n in REQUEST_TABLES],
         "daily_rows": [
             (fmt.date(d["date"]), fmt.int(d["visitors"]), fmt.int(d["pageviews"]))
             for d in stats.get("daily", [])
@@ -122,7 +146,7 @@ def _period(period: dict, fmt: _Formatter, t: dict) -> str:
 def _headline(stats: dict, fmt: _Formatter, t: dict) -> list[dict]:
     previous = stats.get("previous") or {}
     cards = []
-    for key in ("visitors", "pageviews", "visits"):
+    for key in ("visitors", "pageviews", "visits", "conversions"):
         value = stats.get(key, 0)
         change = _change(value, previous.get(key), fmt, t)
         if change:
@@ -146,6 +170,17 @@ def _headline(stats: dict, fmt: _Formatter, t: dict) -> list[dict]:
         },
     ]
     return cards
+
+
+def funnel_rows(stats: dict, fmt: _Formatter, t: dict) -> list[tuple[str, str, str]]:
+    """Visits → visits that saw the form page → visits that sent it: (step, visits, share)."""
+    visits = stats.get("visits", 0)
+    steps = [
+        (t["funnel_visits"], visits),
+        (t["funnel_form"], stats.get("form_visits", 0)),
+        (t["funnel_sent"], stats.get("conversions", 0)),
+    ]
+    return [(label, fmt.int(n), fmt.share(n, visits)) for label, n in steps]
 
 
 def _change(now: int, before: int | None, fmt: _Formatter, t: dict) -> dict | None:
@@ -215,7 +250,7 @@ def _table(name: str, table: dict | None, fmt: _Formatter, t: dict, present) -> 
                 "key": _display_key(name, row["key"], fmt.lang, t),
                 "count": fmt.int(row["count"]),
                 "extra": [fmt.int(row[column]) for column in extra],
-                "share": round(100 * row["count"] / biggest, 1),
+                "share": round(100 * row["count"] / biggest),  # a class share-0 … share-100
             }
             for row in top
         ],
@@ -232,6 +267,8 @@ def _display_key(table: str, key: str, lang: str, t: dict) -> str:
         return f"{name} ({key.upper()})" if name else key
     if table == "devices":
         return DEVICES.get(key.lower(), {}).get(lang, key)
+    if key == DIRECT:
+        return t["direct"]
     if table == "status_codes":
         meaning = STATUS.get(str(key), {}).get(lang)
         return f"{key} {meaning}" if meaning else str(key)
@@ -253,6 +290,10 @@ class _Formatter:
 
     def percent(self, ratio: float) -> str:
         return f"{round(ratio * 100)}%"
+
+    def share(self, part: int, whole: int) -> str:
+        """`3,6%`: one decimal, since a shop's conversion rates are small; `–` of nothing."""
+        return f"{self.decimal(100 * part / whole)}%" if whole else "–"
 
     def duration(self, seconds: float) -> str:
         seconds = round(seconds)

@@ -33,10 +33,11 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 STYLESHEET = "/theme/css/style.css"
 FAVICON = "/theme/favicon.svg"
 FORM_POST = "/api/repair-request"
-PAGES_NL = [paths["nl"] for key, paths in PAGE_PATHS.items() if key != "thanks"]
-PAGES_EN = [paths["en"] for key, paths in PAGE_PATHS.items() if key != "thanks"]
-# Entry weights in PAGE_PATHS order (home, services, repair, contact, privacy).
-ENTRY_WEIGHTS = [50, 20, 15, 12, 3]
+# Entry weights per page key; named, so a page added to the site leaves the seeded sample as it was.
+ENTRY_WEIGHT_BY_PAGE = {"home": 50, "services": 20, "repair": 15, "contact": 12, "privacy": 3}
+PAGES_NL = [PAGE_PATHS[key]["nl"] for key in ENTRY_WEIGHT_BY_PAGE]
+PAGES_EN = [PAGE_PATHS[key]["en"] for key in ENTRY_WEIGHT_BY_PAGE]
+ENTRY_WEIGHTS = list(ENTRY_WEIGHT_BY_PAGE.values())
 PROBES = (
     "/wp-login.php",
     "/.env",

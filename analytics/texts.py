@@ -2,36 +2,9 @@
 
 from __future__ import annotations
 
-MONTHS = {
-    "nl": [
-        "januari",
-        "februari",
-        "maart",
-        "april",
-        "mei",
-        "juni",
-        "juli",
-        "augustus",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ],
-    "en": [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-}
+# The month names are shop.hours', shared with the site (report.py imports them from here).
+from shop.hours import MONTH_NAMES as MONTHS  # noqa: F401
+
 WEEKDAYS = {
     "nl": ["ma", "di", "wo", "do", "vr", "za", "zo"],
     "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
@@ -49,6 +22,26 @@ TEXT = {
         "pageviews_help": "Bekeken pagina's, zonder bots, plaatjes en foutmeldingen.",
         "visits": "Bezoeken",
         "visits_help": "Een bezoek eindigt na 30 minuten zonder klik.",
+        "conversions": "Reparatieaanvragen",
+        "conversions_help": "Bezoeken waarin het formulier werd verstuurd.",
+        "requests_title": "Reparatieaanvragen via de site",
+        "requests_intro": (
+            "Een bezoek telt als aanvraag als het formulier werd verstuurd en de server het "
+            "aannam (antwoord 303). Afgewezen formulieren (fouten, te veel pogingen) en bots "
+            "tellen niet mee."
+        ),
+        "funnel_title": "Van bezoek tot aanvraag",
+        "funnel_step": "Stap",
+        "funnel_share": "van de bezoeken",
+        "funnel_visits": "Bezoeken",
+        "funnel_form": "bekeken het aanvraagformulier",
+        "funnel_sent": "verstuurden een aanvraag",
+        "direct": "(direct of onbekend)",
+        "table_conversion_sources": "Aanvragen per bron",
+        "table_conversion_entry_pages": "Aanvragen per instappagina",
+        "key_conversion_sources": "Bron",
+        "key_conversion_entry_pages": "Pagina",
+        "count_conversions": "Aanvragen",
         "bounce_rate": "Bouncepercentage",
         "bounce_rate_help": "Bezoeken van maar één pagina.",
         "visit_duration": "Bezoekduur",
@@ -143,6 +136,25 @@ TEXT = {
         "pageviews_help": "Pages viewed, without bots, images and errors.",
         "visits": "Visits",
         "visits_help": "A visit ends after 30 minutes without a click.",
+        "conversions": "Repair requests",
+        "conversions_help": "Visits in which the form was sent.",
+        "requests_title": "Repair requests through the site",
+        "requests_intro": (
+            "A visit counts as a request when it sent the form and the server accepted it "
+            "(answer 303). Rejected forms (errors, too many attempts) and bots do not count."
+        ),
+        "funnel_title": "From visit to request",
+        "funnel_step": "Step",
+        "funnel_share": "of visits",
+        "funnel_visits": "Visits",
+        "funnel_form": "looked at the request form",
+        "funnel_sent": "sent a request",
+        "direct": "(direct or unknown)",
+        "table_conversion_sources": "Requests by source",
+        "table_conversion_entry_pages": "Requests by entry page",
+        "key_conversion_sources": "Source",
+        "key_conversion_entry_pages": "Page",
+        "count_conversions": "Requests",
         "bounce_rate": "Bounce rate",
         "bounce_rate_help": "Visits of a single page.",
         "visit_duration": "Visit duration",
@@ -296,4 +308,87 @@ COUNTRIES = {
     "ZA": {"nl": "Zuid-Afrika", "en": "South Africa"},
     "VN": {"nl": "Vietnam", "en": "Vietnam"},
     "ID": {"nl": "Indonesië", "en": "Indonesia"},
+}
+
+# The weekly (or monthly) summary mail to the owner (analytics.summary).
+SUMMARY = {
+    "nl": {
+        "subject": "{shop}: {title}: {visitors}, {requests}",
+        # one, more than one
+        "n_visitors": ("1 bezoeker", "{n} bezoekers"),
+        "n_requests": ("1 reparatieaanvraag", "{n} reparatieaanvragen"),
+        "n_visits": ("1 bezoek", "{n} bezoeken"),
+        "title_week": "week {week} ({span})",
+        "title_month": "{month}",
+        "heading": "Bezoekers en aanvragen",
+        "intro": "Zo ging het op de site in {span}, vergeleken met {before}.",
+        "figure": "Cijfer",
+        "this_period": "Nu",
+        "period_before": "Ervoor",
+        "change": "Verschil",
+        "figure_visitors": "Bezoekers",
+        "figure_pageviews": "Paginaweergaven",
+        "figure_conversions": "Reparatieaanvragen via de site",
+        "rate": "{rate} van de {visits} bezoeken eindigde in een aanvraag.",
+        "pages_title": "Meest bekeken pagina's",
+        "page": "Pagina",
+        "pageviews": "Weergaven",
+        "sources_title": "Waar bezoekers vandaan kwamen",
+        "source": "Bron",
+        "visits": "Bezoeken",
+        "requests": "Aanvragen",
+        "notes_title": "Opvallend",
+        "note_no_data": (
+            "Er zijn geen gegevens over deze periode. Draait de nachtelijke statistiek nog?"
+        ),
+        "note_new_referrer": "Nieuw in de top 5 van verwijzende sites: {site} ({visits}).",
+        "note_not_found": (
+            "Veel meer ‘niet gevonden’ (404): {n}, tegen {before} ervoor. Meest gevraagd: {path}"
+        ),
+        "nothing_notable": "Niets bijzonders.",
+        "report": "Het volledige rapport:",
+        "footer": (
+            "Gemaakt uit de dagtellingen van de statistiek: zonder cookies, zonder IP-adressen, "
+            "zonder gegevens per bezoeker."
+        ),
+        "empty": "Geen gegevens.",
+    },
+    "en": {
+        "subject": "{shop}: {title}: {visitors}, {requests}",
+        "n_visitors": ("1 visitor", "{n} visitors"),
+        "n_requests": ("1 repair request", "{n} repair requests"),
+        "n_visits": ("1 visit", "{n} visits"),
+        "title_week": "week {week} ({span})",
+        "title_month": "{month}",
+        "heading": "Visitors and requests",
+        "intro": "This is how the site did in {span}, compared with {before}.",
+        "figure": "Figure",
+        "this_period": "Now",
+        "period_before": "Before",
+        "change": "Change",
+        "figure_visitors": "Visitors",
+        "figure_pageviews": "Pageviews",
+        "figure_conversions": "Repair requests through the site",
+        "rate": "{rate} of the {visits} visits ended in a request.",
+        "pages_title": "Most viewed pages",
+        "page": "Page",
+        "pageviews": "Views",
+        "sources_title": "Where visitors came from",
+        "source": "Source",
+        "visits": "Visits",
+        "requests": "Requests",
+        "notes_title": "Worth a look",
+        "note_no_data": "There are no figures for this period. Is the nightly statistics run working?",
+        "note_new_referrer": "New in the top 5 referring sites: {site} ({visits}).",
+        "note_not_found": (
+            "Many more ‘not found’ (404): {n}, against {before} before. Most asked: {path}"
+        ),
+        "nothing_notable": "Nothing unusual.",
+        "report": "The full report:",
+        "footer": (
+            "Made from the statistics' daily counts: no cookies, no IP addresses, "
+            "no data per visitor."
+        ),
+        "empty": "No data.",
+    },
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lighthouse 12 (mobile, the default form factor) against the built site on loopback, with Debian's
-# chromium: prints the four category scores for the home page and the repair form page.
+# chromium: prints the four category scores for the home page, the repair form page and a news article.
 # Measured, not asserted: not part of `make test`. Usage: bench/lighthouse.sh [report-dir]
 set -euo pipefail
 
@@ -41,7 +41,15 @@ done
 
 mkdir -p "$REPORTS"
 REPAIR_PATH="$("$PY" -c 'from shop.site import page_path; print(page_path("repair"))')"
-for entry in "home /" "repair $REPAIR_PATH"; do
+NEWS_PATH="$("$PY" -c 'from shop.site import page_path; print(page_path("news"))')"
+# The newest article: the first one the news index links to.
+ARTICLE_PATH="$("$PY" - "$WORK/site$NEWS_PATH" <<'PYEOF'
+import re, sys
+html = open(sys.argv[1] + "index.html", encoding="utf-8").read()
+print(re.search(r'class="news-list">\s*<li><a href="([^"]+)"', html).group(1))
+PYEOF
+)"
+for entry in "home /" "repair $REPAIR_PATH" "article $ARTICLE_PATH"; do
     set -- $entry
     echo "Lighthouse: $BASE$2" >&2
     "$LIGHTHOUSE" "$BASE$2" --quiet \
@@ -50,5 +58,6 @@ for entry in "home /" "repair $REPAIR_PATH"; do
         --output=json --output=html --output-path="$REPORTS/$1"
 done
 
-"$PY" "$ROOT/bench/lighthouse_scores.py" "$REPORTS/home.report.json" "$REPORTS/repair.report.json"
+"$PY" "$ROOT/bench/lighthouse_scores.py" "$REPORTS/home.report.json" "$REPORTS/repair.report.json" \
+    "$REPORTS/article.report.json"
 echo "Reports (JSON and HTML): $REPORTS"

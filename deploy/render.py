@@ -7,12 +7,17 @@ nginx's own `$variables` stay as they are). The end-to-end test renders the same
     .venv/bin/python deploy/render.py nginx --out /etc/nginx/itfixe
     .venv/bin/python deploy/render.py logrotate > /etc/logrotate.d/itfixe
     .venv/bin/python deploy/render.py check --env /etc/itfixe/repairs.env --site /var/www/itfixe
+    .venv/bin/python deploy/render.py stats-password --file /etc/nginx/itfixe-stats.passwd
 """
 
 from __future__ import annotations
 
+import getpass
 import re
+import secrets
+import shutil
 import string
+import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +34,17 @@ SITE_ROOT = "/var/www/itfixe"
 LOG_DIR = "/var/log/nginx/itfixe"
 HANDLER_ADDR = "127.0.0.1:8001"
 ACME_ROOT = "/var/www/html"
+# The nightly report (analytics-stats.service --out) and the owner's password for it.
+STATS_ROOT = "/var/www/itfixe-stats"
+STATS_PASSWORDS = "/etc/nginx/itfixe-stats.passwd"
+# SHA-512-crypt ($6$), which nginx's auth_basic checks with the system's crypt(): nginx hashes the
+# password on every request to /stats/, so the rounds are a cost per request, not per login.
+PASSWORD_ROUNDS = 50_000
+PASSWORD_MIN_LENGTH = 12
+_SALT_CHARS = string.ascii_letters + string.digits + "./"
+# The plain-HTTP variant serves /stats/ to this machine only (a TLS proxy on it, or a trial):
+# the password never crosses a network unencrypted.
+LOOPBACK_ONLY = "    allow 127.0.0.1;\n    allow ::1;\n    deny all;"
 LOG_FORMATS = {"combined": "combined", "anonymised": "itfixe_anonymised"}
 ACCESS_LOG_FILES = {"combined": "access.log", "anonymised": "access-anonymised.log"}
 ADD_HEADER = re.compile(
@@ -150,6 +166,25 @@ def hide_upstream_headers(snippet: Path) -> str:
     return "\n".join(f"    proxy_hide_header {name};" for name in names)
 
 
+def stats_header_snippets(site_snippet: Path) -> dict[str, str]:
+    """stats-headers.conf and stats-dashboard-headers.conf from the site's rendered snippet."""
+    from analytics.headers import stats_headers
+
+    site = security_headers(site_snippet)
+    snippets = {}
+    for name, dashboard in (("stats-headers.conf", False), ("stats-dashboard-headers.conf", True)):
+        headers = stats_headers(site, dashboard=dashboard)
+        lines = [f'add_header {header} "{value}" always;' for header, value in headers.items()]
+        what = "GoAccess's dashboard" if dashboard else "the owner's statistics under /stats/"
+        snippets[name] = (
+            f"# Headers for {what}: rendered by deploy/render.py from\n"
+            "# security-headers.conf and analytics/headers.py; edit those, not this file.\n"
+            + "\n".join(lines)
+            + "\n"
+        )
+    return snippets
+
+
 def default_server_name(shop) -> str:
     """The host of shop.toml [site] url, e.g. www.itfixe.example."""
     host = urlsplit(shop.site.url).hostname
@@ -171,6 +206,8 @@ def render_nginx(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     acme_root: str = ACME_ROOT,
+    stats_root: str = STATS_ROOT,
+    stats_passwords: str = STATS_PASSWORDS,
     headers_snippet: Path | None = None,
 ) -> Path:
     """Write the nginx files into `out`; return the file to enable (itfixe.conf).
@@ -199,6 +236,9 @@ def render_nginx(
         "ACME_ROOT": acme_root,
         "TLS_CERT": tls_cert or f"/etc/letsencrypt/live/{names[0]}/fullchain.pem",
         "TLS_KEY": tls_key or f"/etc/letsencrypt/live/{names[0]}/privkey.pem",
+        "STATS_ROOT": stats_root.rstrip("/") or "/",
+        "STATS_PASSWORDS": stats_passwords,
+        "STATS_ACCESS": LOOPBACK_ONLY if listen else "    # HTTPS only: port 80 redirects here.",
     }
     out.mkdir(parents=True, exist_ok=True)
     main = "itfixe-local.conf" if listen else "itfixe.conf"
@@ -209,7 +249,60 @@ def render_nginx(
         with_form_origin(snippet.read_text(encoding="utf-8"), shop.site.form_action),
         encoding="utf-8",
     )
+    for name, text in stats_header_snippets(out / "security-headers.conf").items():
+        (out / name).write_text(text, encoding="utf-8")
     return out / main
+
+
+def hash_password(password: str, rounds: int = PASSWORD_ROUNDS) -> str:
+    """SHA-512-crypt of `password` with a random salt, by `openssl passwd -6` (from stdin, so
+    the password is in no process's command line)."""
+    salt = "".join(secrets.choice(_SALT_CHARS) for _ in range(16))
+    run = subprocess.run(
+        ["openssl", "passwd", "-6", "-stdin", "-salt", f"rounds={rounds}${salt}"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+    )
+    hashed = run.stdout.strip()
+    if run.returncode != 0 or not hashed.startswith(f"$6$rounds={rounds}${salt}$"):
+        raise RenderError(f"openssl passwd failed: {run.stderr.strip() or hashed}")
+    return hashed
+
+
+def write_password_file(path: Path, user: str, hashed: str, group: str | None) -> None:
+    """Set `user`'s line in the auth_basic file (others kept), readable by `group` only."""
+    if not re.fullmatch(r"[\w.@-]+", user):
+        raise RenderError(f"user name {user!r}: use letters, digits and . _ @ - only")
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    lines = [line for line in lines if line.split(":", 1)[0] != user] + [f"{user}:{hashed}"]
+    partial = path.with_name(f".{path.name}.part")
+    partial.touch(mode=0o600)
+    partial.chmod(0o640 if group else 0o600)
+    if group:
+        try:
+            shutil.chown(partial, group=group)
+        except (LookupError, PermissionError) as e:
+            partial.unlink()
+            raise RenderError(f"cannot give the file to group {group}: {e}") from None
+    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+def read_new_password(stream=None) -> str:
+    """The password, typed twice at a terminal (not echoed) or one line from a pipe."""
+    stream = stream or sys.stdin
+    if stream.isatty():
+        password = getpass.getpass("New password for the statistics: ")
+        if getpass.getpass("The same password again: ") != password:
+            raise RenderError("the two passwords differ; nothing was changed")
+    else:
+        password = stream.readline().rstrip("\r\n")
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise RenderError(
+            f"the password must have at least {PASSWORD_MIN_LENGTH} characters; nothing was changed"
+        )
+    return password
 
 
 def render_logrotate(shop, log_dir: str = LOG_DIR) -> str:
@@ -318,6 +411,15 @@ def cli(ctx: click.Context, shop_toml: Path | None) -> None:
 @click.option("--tls-cert", help="Default: Let's Encrypt's fullchain.pem for the first name.")
 @click.option("--tls-key", help="Default: Let's Encrypt's privkey.pem for the first name.")
 @click.option("--acme-root", default=ACME_ROOT, show_default=True, help="certbot --webroot path.")
+@click.option(
+    "--stats-root", default=STATS_ROOT, show_default=True, help="The nightly report, at /stats/."
+)
+@click.option(
+    "--stats-passwords",
+    default=STATS_PASSWORDS,
+    show_default=True,
+    help="The password file for /stats/ (made by the stats-password command).",
+)
 @click.pass_obj
 def nginx(shop, out: Path, **options) -> None:
     """Write the nginx site files into OUT and print the one to enable.
@@ -339,6 +441,39 @@ def logrotate(shop, log_dir: str) -> None:
     Example: python deploy/render.py logrotate > /etc/logrotate.d/itfixe
     """
     click.echo(render_logrotate(shop, log_dir), nl=False)
+
+
+@cli.command("stats-password")
+@click.option(
+    "--file",
+    "path",
+    default=STATS_PASSWORDS,
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The auth_basic file nginx reads for /stats/.",
+)
+@click.option("--user", default="owner", show_default=True, help="The name to log in with.")
+@click.option(
+    "--group",
+    default="www-data",
+    show_default=True,
+    help="The group nginx's workers run as, which may read the file ('' for none).",
+)
+def stats_password(path: Path, user: str, group: str) -> None:
+    """Set the password for the statistics at /stats/ (asked twice, never on the command line).
+
+    Stores a SHA-512-crypt hash ($6$, made by `openssl passwd`) in FILE, mode 0640, group
+    www-data. From a script, pipe the password in on one line.
+
+    \b
+    Example:
+      python deploy/render.py stats-password --user owner
+    """
+    try:
+        write_password_file(path, user, hash_password(read_new_password()), group or None)
+    except RenderError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"The password for {user} is set in {path}; nginx reads it at the next request.")
 
 
 @cli.command()
@@ -369,5 +504,5 @@ def check(shop, env_file: Path, site: Path | None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(DEPLOY.parent))  # `shop` from this checkout
+    sys.path.insert(0, str(DEPLOY.parent))  # `shop` and `analytics` from this checkout
     cli()

@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from repairs import outbox, store
-from repairs.headers import SecurityHeaders, origin_of, security_headers
+from repairs.headers import SecurityHeaders, origin_of, preview_headers, security_headers
 from repairs.limits import GlobalCap, RateLimiter, client_key
 from repairs.pages import Pages
 from repairs.settings import Settings
@@ -315,11 +315,13 @@ def create_app(settings: Settings, site_dir: Path | None = None) -> Starlette:
         Route(path + "/thanks", handler.thanks, methods=["GET"]),
         Route("/api/health", handler.health, methods=["GET"]),
     ]
+    headers = {"/": security_headers(settings)}
     if site_dir is not None:
         routes.append(Mount("/", app=StaticFiles(directory=site_dir, html=True)))
+        headers = preview_headers(settings)  # the report under /stats/ gets its own
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, headers=security_headers(settings))],
+        middleware=[Middleware(SecurityHeaders, by_prefix=headers)],
         lifespan=handler.lifespan,
     )
     app.state.handler = handler

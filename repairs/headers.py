@@ -63,22 +63,47 @@ def _allow(csp: str, origin: str, directives: tuple[str, ...]) -> str:
     return "; ".join(parts)
 
 
-class SecurityHeaders:
-    """Pure ASGI middleware (no per-request task overhead) that adds the headers it lacks."""
+def preview_headers(settings: Settings) -> dict[str, dict[str, str]]:
+    """Path prefix -> headers when the handler also serves the built site: the site's set, and
+    the report's under /stats/ (analytics.headers, the same rules as nginx's /stats/)."""
+    from analytics.headers import DASHBOARD, STATS_PATH, stats_headers
 
-    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+    site = security_headers(settings)
+    return {
+        "/": site,
+        STATS_PATH: stats_headers(site),
+        STATS_PATH + DASHBOARD: stats_headers(site, dashboard=True),
+    }
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (no per-request task overhead) that adds the headers it lacks.
+
+    `by_prefix`: path prefix -> the headers for paths under it (the longest prefix applies).
+    """
+
+    def __init__(self, app: ASGIApp, by_prefix: dict[str, dict[str, str]]) -> None:
         self.app = app
-        self.headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.by_prefix = sorted(
+            (
+                (prefix, [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in h.items()])
+                for prefix, h in by_prefix.items()
+            ),
+            key=lambda item: -len(item[0]),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        path = scope["path"]
+        headers = next((h for prefix, h in self.by_prefix if path.startswith(prefix)), [])
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.headers if k not in present]
+                extra = [(k, v) for k, v in headers if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 

@@ -8,11 +8,15 @@ carry no free text from the form: a stranger's address plus a spam text must not
 from __future__ import annotations
 
 import contextlib
+import os
+import smtplib
 import sqlite3
+import ssl
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from pathlib import Path
 
 from repairs.settings import Settings
 from repairs.validation import FIELD_LIMITS, ascii_address, clean_text
@@ -152,9 +156,7 @@ def customer_mail(
 
 def _message(row: sqlite3.Row, settings: Settings, to: str) -> EmailMessage:
     msg = EmailMessage()
-    msg["From"] = Address(
-        display_name=settings.shop.business.trade_name, addr_spec=_owner(settings)
-    )
+    msg["From"] = sender(settings)
     msg["To"] = to
     msg["Date"] = format_datetime(datetime.now(UTC))
     # One fixed Message-ID per outbox row: should a crash make us send it twice, mail clients
@@ -163,6 +165,42 @@ def _message(row: sqlite3.Row, settings: Settings, to: str) -> EmailMessage:
     msg["Message-ID"] = f"<repairs.{row['outbox_id']}.{row['ref']}@{domain}>"
     msg["Auto-Submitted"] = "auto-generated"
     return msg
+
+
+def sender(settings: Settings) -> Address:
+    """From: the shop's name and the owner's address, on every mail the shop's software sends."""
+    return Address(display_name=settings.shop.business.trade_name, addr_spec=_owner(settings))
+
+
+def open_smtp(settings: Settings, timeout: float | None = None) -> smtplib.SMTP:
+    """A logged-in SMTP session with REPAIRS_SMTP_* (TLS as REPAIRS_SMTP_TLS says); the
+    timeout is REPAIRS_SMTP_TIMEOUT unless given."""
+    s = settings
+    timeout = s.smtp_timeout if timeout is None else timeout
+    if s.smtp_tls == "tls":
+        context = ssl.create_default_context()
+        smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
+    try:
+        if s.smtp_tls == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+        if s.smtp_user:
+            smtp.login(s.smtp_user, s.smtp_password)
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def write_eml(target: Path, msg: EmailMessage) -> None:
+    """The mail as an .eml file, whole or not at all (mail folder instead of SMTP)."""
+    tmp = target.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(msg.as_bytes())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
 
 
 def _owner(settings: Settings) -> str:

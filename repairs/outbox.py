@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import smtplib
 import sqlite3
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,14 +73,8 @@ class FolderTransport:
         pass
 
     def send(self, outbox_id: int, msg: EmailMessage) -> None:
-        target = self.folder / f"{outbox_id:06d}.eml"
-        tmp = target.with_suffix(".tmp")
         try:
-            with open(tmp, "wb") as f:
-                f.write(msg.as_bytes())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
+            mail.write_eml(self.folder / f"{outbox_id:06d}.eml", msg)
         except OSError as e:
             raise TemporaryFailure(f"{type(e).__name__}: {e}") from None
 
@@ -107,28 +99,10 @@ class SMTPTransport:
         self.smtp = None
 
     def _connect(self) -> smtplib.SMTP:
-        s = self.settings
         try:
-            if s.smtp_tls == "tls":
-                smtp = smtplib.SMTP_SSL(
-                    s.smtp_host,
-                    s.smtp_port,
-                    timeout=s.smtp_timeout,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+            return mail.open_smtp(self.settings, self.settings.smtp_timeout)
         except (smtplib.SMTPException, OSError) as e:
             raise ServerUnavailable(f"{type(e).__name__}: {e}") from None
-        try:
-            if s.smtp_tls == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-            if s.smtp_user:
-                smtp.login(s.smtp_user, s.smtp_password)
-        except (smtplib.SMTPException, OSError) as e:
-            smtp.close()
-            raise ServerUnavailable(f"{type(e).__name__}: {e}") from None
-        return smtp
 
     def send(self, outbox_id: int, msg: EmailMessage) -> None:
         if self.smtp is None:

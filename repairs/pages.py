@@ -9,7 +9,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from repairs.settings import Settings
 from shop.config import ROOT
-from shop.site import PAGE_PATHS, page_path
+from shop.site import LANGUAGES, PAGE_PATHS, feed_path, page_path
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 THEME_TEMPLATES = ROOT / "theme" / "templates"
@@ -36,6 +36,7 @@ class Pages:
             "THEME_STATIC_DIR": "theme",
             "SHOP": shop.as_dict(),
             "SITE_PAGES": PAGE_PATHS,
+            "FEED_PATHS": {lang: feed_path(lang) for lang in LANGUAGES},
             "FORM_ACTION": shop.site.form_action,
         }
 

@@ -28,7 +28,7 @@ class Limit:
 @dataclass(frozen=True)
 class Settings:
     shop: shop_config.ShopConfig
-    db_path: Path
+    db_path: Path | None  # None for mail alone (`analytics summary`)
     owner_email: str
     smtp_host: str = ""
     smtp_port: int = 25
@@ -65,11 +65,13 @@ def load(
     env: Mapping[str, str] | None = None,
     mail_dir: str | os.PathLike | None = None,
     need_mail: bool = True,
+    need_db: bool = True,
 ) -> Settings:
     """Read shop.toml and the REPAIRS_* environment; raise SettingsError on the first problem.
 
-    `mail_dir` (from `repairs serve --mail-dir`) overrides REPAIRS_MAIL_DIR. With `need_mail`
-    false (the admin commands) no SMTP server or mail folder is required.
+        `mail_dir` (from `repairs serve --mail-dir`) overrides REPAIRS_MAIL_DIR. With `need_mail`
+        false (the admin commands) no SMTP server or mail folder is required; with `need_db` false (mail
+    alone, such as the statistics summary) no database.
     """
     env = os.environ if env is None else env
     try:
@@ -99,7 +101,7 @@ def load(
             )
     return Settings(
         shop=shop,
-        db_path=load_db_path(env),
+        db_path=load_db_path(env) if need_db else None,
         owner_email=owner,
         smtp_host=host,
         smtp_port=_int(env, "REPAIRS_SMTP_PORT", DEFAULT_SMTP_PORTS[tls], 1, 65535),

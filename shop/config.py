@@ -7,10 +7,14 @@ the code obeys.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import MISSING, Field, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from shop.hours import HoursError, OpeningHours
+from shop.hours import parse as parse_opening_hours
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "SHOP_CONFIG"
@@ -29,12 +33,23 @@ class Business:
     postcode: str
     city: str
     country: str
+    country_code: str
     phone: str
     email: str
     kvk: str
     btw_id: str
-    opening_hours_nl: str
-    opening_hours_en: str
+    opening_hours: OpeningHours
+    # "latitude, longitude" of the shop, for search engines and the route link ("" = none).
+    geo: str = ""
+    area_served: tuple[str, ...] = ()
+
+    @property
+    def latitude_longitude(self) -> tuple[float, float] | None:
+        """The shop's coordinates, or None when `geo` is empty or still a placeholder."""
+        if not self.geo or is_placeholder(self.geo):
+            return None
+        latitude, longitude = (float(part) for part in self.geo.split(","))
+        return latitude, longitude
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,15 @@ _RANGES = {
     ("publish", "ssh_port"): (1, 65535),
 }
 
+# Text settings with a format of their own: key -> (pattern, what the error message asks for).
+_FORMATS = {
+    ("business", "country_code"): (r"[A-Z]{2}", 'a two-letter ISO country code such as "NL"'),
+    ("business", "geo"): (
+        r"-?\d{1,2}(\.\d+)?\s*,\s*-?\d{1,3}(\.\d+)?",
+        '"latitude, longitude" such as "52.09074, 5.12142"',
+    ),
+}
+
 _SECTIONS = {
     "business": Business,
     "site": Site,
@@ -111,6 +135,24 @@ _SECTIONS = {
     "analytics": Analytics,
     "publish": Publish,
 }
+
+
+def is_placeholder(value: str) -> bool:
+    """True for a value still in [square brackets], as shop.toml ships it."""
+    return value.startswith("[") and value.endswith("]")
+
+
+def placeholders(shop: ShopConfig) -> list[str]:
+    """`[section] key` of every text setting still a placeholder."""
+    found = []
+    for section in fields(shop):
+        if section.name == "path":
+            continue
+        for key, value in vars(getattr(shop, section.name)).items():
+            values = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(v, str) and is_placeholder(v) for v in values):
+                found.append(f"[{section.name}] {key}")
+    return found
 
 
 def default_path() -> Path:
@@ -169,7 +211,17 @@ def _check(where: str, key: tuple[str, str], field: Field, value: Any) -> Any:
         optional = field.default == ""
         if not isinstance(value, str) or not (value.strip() or optional):
             raise ConfigError(f"{where}: must be a non-empty text, got {value!r}")
-        return value.strip()
+        value = value.strip()
+        pattern, expected = _FORMATS.get(key, (None, None))
+        if pattern and value and not is_placeholder(value) and not re.fullmatch(pattern, value):
+            raise ConfigError(f"{where}: must be {expected}, got {value!r}")
+        return value
+    if type_ == "OpeningHours":
+        try:
+            return parse_opening_hours(value)
+        except HoursError as e:
+            # The message starts with the sub-key (".monday: ..."), so it reads as one key.
+            raise ConfigError(f"{where}{e}") from None
     if type_ == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: must be true or false, got {value!r}")

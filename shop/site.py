@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 LANGUAGES = ("nl", "en")
 DEFAULT_LANG = "nl"
 
@@ -10,11 +12,32 @@ DEFAULT_LANG = "nl"
 PAGE_PATHS: dict[str, dict[str, str]] = {
     "home": {"nl": "/", "en": "/en/"},
     "services": {"nl": "/diensten/", "en": "/en/services/"},
+    "news": {"nl": "/nieuws/", "en": "/en/news/"},
     "repair": {"nl": "/reparatie-aanvragen/", "en": "/en/repair-request/"},
     "thanks": {"nl": "/bedankt/", "en": "/en/thank-you/"},
     "contact": {"nl": "/contact/", "en": "/en/contact/"},
     "privacy": {"nl": "/privacy/", "en": "/en/privacy/"},
 }
+
+# Articles live under their language's news page: /nieuws/<slug>/, /en/news/<slug>/.
+NEWS_KEY = "news"
+FEED_TITLES = {"nl": "Nieuws", "en": "News"}
+
+
+def article_path(lang: str, slug: str) -> str:
+    """Site-relative path of a news article: under its language's news page."""
+    return f"{PAGE_PATHS[NEWS_KEY][lang]}{slug}/"
+
+
+def feed_path(lang: str) -> str:
+    """Site-relative path of a language's Atom feed of news articles."""
+    return f"/feeds/{lang}.atom.xml"
+
+
+def route_url(destination: str) -> str:
+    """A link to the route planner on openstreetmap.org, ending at `destination` (an address
+    or "latitude, longitude"): a plain link, so no map loads from another origin on our pages."""
+    return "https://www.openstreetmap.org/directions?" + urlencode({"to": destination})
 
 
 def page_path(key: str, lang: str = DEFAULT_LANG) -> str:

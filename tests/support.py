@@ -55,12 +55,16 @@ def write_shop_toml(path: Path, **sections: dict) -> Path:
 
 
 def _toml_value(value) -> str:
+    import datetime as dt
+
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int | float | dt.date):
         return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # a sub-table such as [business.opening_hours], inline
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -96,6 +96,7 @@ def test_since_until_and_previous_period(write_log, report, line):
         "pageviews": 2,
         "visitors": 2,
         "visits": 2,
+        "conversions": 0,
     }
 
 
@@ -105,7 +106,7 @@ def test_tables_have_the_agreed_shape(sample_log, report):
     assert set(stats["tables"]) == {
         "pages", "entry_pages", "exit_pages", "referrers", "search_engines", "social",
         "campaigns", "countries", "browsers", "os", "devices", "hours", "status_codes",
-        "not_found", "bots",
+        "not_found", "bots", "sources", "conversion_sources", "conversion_entry_pages",
     }  # fmt: skip
     for name, t in stats["tables"].items():
         counts = [r["count"] for r in t["rows"]]
@@ -119,3 +120,5 @@ def test_tables_have_the_agreed_shape(sample_log, report):
     assert stats["requests"] + stats["malformed"] == 20_000
     assert stats["total_requests"] == 20_000 and stats["valid_requests"] == stats["requests"]
     assert 0 < stats["pageviews"] < stats["requests"] and stats["bots"] > 0
+    assert 0 < stats["conversions"] <= stats["form_visits"] <= stats["visits"]
+    assert sum(r["count"] for r in stats["tables"]["sources"]["rows"]) <= stats["visits"]

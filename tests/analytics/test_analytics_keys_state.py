@@ -226,7 +226,7 @@ def test_goaccess_covers_every_run_of_the_report_period(tmp_path, write_log, lin
     assert "email" not in "".join(lines)
     general = goaccess_json([day_file])["general"]
     assert general["total_requests"] == general["valid_requests"] == 3
-    dashboard = (out / "goaccess.html").read_text(encoding="utf-8")
+    dashboard = (out / "goaccess.js").read_text(encoding="utf-8")  # the data it shows
     assert r"\/first-run\/" in dashboard and r"\/second-run\/" in dashboard  # JSON-escaped
     assert '"total_requests": 3' in dashboard
     assert not list(out.glob(".anonymised-*"))

@@ -8,8 +8,9 @@ import re
 import pytest
 from bs4 import BeautifulSoup
 
+from analytics.charts import PAGEVIEWS_COLOUR, VISITORS_COLOUR
 from analytics.export import write_csvs, write_json
-from analytics.report import render_report, write_report
+from analytics.report import render_report, render_stylesheet, write_report
 
 # Hyperlinks a reader may follow; nothing is ever loaded from them.
 ALLOWED_LINKS = ("https://db-ip.com/",)
@@ -35,7 +36,26 @@ def test_write_report_writes_index_html(tmp_path, stats):
     assert path == tmp_path / "out" / "index.html"
     html = path.read_text(encoding="utf-8")
     assert html.startswith("<!doctype html>")
-    assert not list((tmp_path / "out").glob("*.part"))
+    assert not list((tmp_path / "out").glob(".*part"))
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"index.html", "report.css"}
+
+
+def test_nothing_inline_that_a_csp_would_block(stats_with_geoip):
+    """The site's CSP (style-src 'self', no 'unsafe-inline') serves the page as it is."""
+    soup = BeautifulSoup(render_report(stats_with_geoip, "nl"), "html.parser")
+    assert soup.find("style") is None
+    assert [tag.name for tag in soup.find_all(style=True)] == []
+    assert [link["href"] for link in soup.find_all("link", rel="stylesheet")] == ["report.css"]
+    shares = [td["class"] for td in soup.select("#table-pages td.key")]
+    assert shares[0] == ["key", "share-100"] and shares[-1] == ["key", "share-3"]
+
+
+def test_stylesheet_has_a_rule_for_every_share_and_the_chart_colours():
+    css = render_stylesheet()
+    for share in (0, 3, 57, 100):
+        assert f"td.share-{share} {{ --share: {share}%; }}" in css
+    assert PAGEVIEWS_COLOUR in css and VISITORS_COLOUR in css
+    assert "{{" not in css and "{%" not in css
 
 
 def test_unknown_language_is_refused(tmp_path, stats):
@@ -183,6 +203,10 @@ def test_charts_are_inline_svg_with_text_as_text(stats):
         assert svg["aria-labelledby"] == title["id"]
         assert svg.find("text") is not None
         assert svg.find("image") is None
+        # matplotlib's inline styles, as presentation attributes a CSP does not block
+        assert svg.find_all(style=True) == []
+        assert svg.find("text")["fill"] == "#333333"
+    assert svgs[0].find("path", fill=PAGEVIEWS_COLOUR) is not None
     day_labels = [t.get_text() for t in svgs[0].find_all("text")]
     assert "Fri 25" in day_labels and "Sat 26" in day_labels
     hour_labels = [t.get_text() for t in svgs[1].find_all("text")]
@@ -210,7 +234,7 @@ def test_no_script_and_nothing_from_another_origin(stats_with_geoip):
     html = render_report(stats_with_geoip, "nl", {"goaccess.html", "stats.json"})
     soup = BeautifulSoup(html, "html.parser")
     assert soup.find("script") is None
-    assert soup.find("link") is None
+    assert [link["href"] for link in soup.find_all("link")] == ["report.css"]  # beside it
     assert soup.find("iframe") is None and soup.find("img") is None
     assert not soup.find_all(attrs={"src": True})
     for tag in soup.find_all(True):

@@ -204,10 +204,10 @@ def test_the_outputs_are_all_there(run):
 
 def test_the_scan_looks_at_real_host_data(run):
     """GoAccess's hosts panel and the anonymised copy hold addresses: truncated ones."""
-    dashboard = (run["out"] / "goaccess.html").read_text(encoding="utf-8")
+    dashboard = (run["out"] / "goaccess.js").read_text(encoding="utf-8")  # the data it shows
     assert re.search(r'"data": "\d+\.\d+\.\d+\.0"', dashboard)
     assert re.search(r'"data": "[0-9a-f]+:[0-9a-f]+:[0-9a-f]+::"', dashboard)
-    wider = (run["roots"][4] / "goaccess.html").read_text(encoding="utf-8")
+    wider = (run["roots"][4] / "goaccess.js").read_text(encoding="utf-8")
     assert re.search(r'"data": "\d+\.\d+\.0\.0"', wider)
     copy = (run["roots"][2] / "access.log").read_text(encoding="utf-8")
     assert re.search(r"^\d+\.\d+\.\d+\.0 - - ", copy, re.M)

@@ -116,10 +116,12 @@ def run_nginx(
     handler_port: int,
     access_logs=("combined", "anonymised"),
     extra_http: str = "",
+    **render_options,
 ) -> Iterator[Nginx]:
     """Render the repo's config (plain-HTTP variant) for `tmp` and run nginx in the foreground.
 
-    `extra_http`: test-only lines for nginx.conf's http block.
+    `extra_http`: test-only lines for nginx.conf's http block; `render_options` go to
+    render_nginx (e.g. stats_root, stats_passwords).
     """
     render = load_render()
     from shop import config
@@ -136,6 +138,7 @@ def run_nginx(
         handler=f"127.0.0.1:{handler_port}",
         log_dir=str(logs),
         access_logs=access_logs,
+        **render_options,
     )
     # Workers of a root master drop to `nobody`, who may not read pytest's 0700 folders.
     user = "user root;" if os.geteuid() == 0 else ""
@@ -188,10 +191,31 @@ def run_handler(tmp: Path, *, smtp_port: int, site_origin: str) -> Iterator[Hand
         "REPAIRS_ALLOWED_ORIGINS": site_origin,
         "REPAIRS_SITE_URL": site_origin,
     }
-    out = tmp / "repairs.out"
+    with _repairs_serve(tmp / "repairs.out", env, "--port", str(port)):
+        yield Handler(port, env)
+
+
+@contextlib.contextmanager
+def run_site_preview(tmp: Path, site: Path) -> Iterator[str]:
+    """`repairs serve --site` as `make demo` runs it (mails as files); yields its base URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SHOP_CONFIG": str(ROOT / "shop.toml"),
+        "REPAIRS_DB": str(tmp / "preview.sqlite3"),
+    }
+    args = ("--port", str(port), "--site", str(site), "--mail-dir", str(tmp / "mail"))
+    with _repairs_serve(tmp / "preview.out", env, *args):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def _repairs_serve(out: Path, env: dict[str, str], *args: str) -> Iterator[None]:
+    """`repairs serve --host 127.0.0.1 ARGS` until the block ends; `--port` must be in ARGS."""
+    port = int(args[args.index("--port") + 1])
     with open(out, "wb") as sink:
         proc = subprocess.Popen(
-            [str(BIN / "repairs"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(BIN / "repairs"), "serve", "--host", "127.0.0.1", *args],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -199,7 +223,7 @@ def run_handler(tmp: Path, *, smtp_port: int, site_origin: str) -> Iterator[Hand
         )
     try:
         wait_for_port(port, proc, "repairs serve", out)
-        yield Handler(port, env)
+        yield
     finally:
         stop(proc)
 

@@ -1,33 +1,45 @@
 """The whole deployed path on loopback: the repo's nginx config serving the built site and proxying
 the form to `repairs serve`, a real SMTP server, Chromium walking from the home page to the
-thank-you page, then `analytics report` on the logs nginx wrote."""
+thank-you page, then `analytics report` on the logs nginx wrote, and the owner reading that
+report at /stats/ behind nginx with the password."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
+from analytics_report.rendering import (
+    CSP_VIOLATIONS,
+    CSP_WATCH,
+    assert_dashboard_rendered,
+    assert_report_rendered,
+)
 from e2e.harness import (
     BIN,
     DESKTOP_UA,
     Handler,
     Nginx,
     browser_for_host,
+    load_render,
     run_handler,
     run_nginx,
     security_headers,
     unit_commands,
 )
-from support import ROOT, SMTPSink
+from support import ROOT, SMTPSink, free_port
 
 from shop import config
 from shop.site import page_path
@@ -194,14 +206,16 @@ def reports(visit) -> dict[str, Path]:
         logs, stats = visit.tmp / f"logs-{kind}", visit.tmp / f"stats-{kind}"
         logs.mkdir()
         shutil.copyfile(visit.nginx.log(name), logs / name)
-        paths = {"/var/log/nginx/itfixe": str(logs), "/var/lib/itfixe-stats": str(stats)}
+        # Under stats-KIND: the state (lib) and the report nginx serves (www).
+        paths = {"/var/log/nginx/itfixe": str(logs), "/var/lib/itfixe-stats": str(stats / "lib")}
+        paths[load_render().STATS_ROOT] = str(stats / "www")
         paths["/opt/itfixe/.venv/bin"] = str(BIN)
         (command,) = unit_commands(unit, paths)
         # What systemd's RuntimeDirectory=itfixe-analytics gives the unit (/run/itfixe-analytics).
         env = {**os.environ, "RUNTIME_DIRECTORY": str(visit.tmp / f"run-{kind}")}
         run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
         assert run.returncode == 0, run.stderr
-        out[kind] = stats / "report"
+        out[kind] = stats / "www"
     return out
 
 
@@ -251,4 +265,120 @@ def test_no_full_ip_and_no_reference_in_any_output(visit, reports, kind):
         data = path.read_bytes()
         assert CLIENT_IP.encode() not in data, path
         assert visit.ref.encode() not in data, path
-    assert MASKED_IP in (report / "goaccess.html").read_text()
+    assert MASKED_IP in (report / "goaccess.js").read_text()  # the dashboard's data
+
+
+OWNER, PASSWORD = "owner", "lang genoeg wachtwoord 42"
+
+
+@pytest.fixture(scope="module")
+def stats_site(built_site, reports, tmp_path_factory) -> Iterator[Nginx]:
+    """nginx serving the nightly report at /stats/, with a password set by the real command."""
+    tmp = tmp_path_factory.mktemp("stats-site")
+    passwords = tmp / "stats.passwd"
+    command = [sys.executable, str(ROOT / "deploy" / "render.py"), "stats-password"]
+    command += ["--file", str(passwords), "--user", OWNER]
+    run = subprocess.run(command, input=PASSWORD + "\n", capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    with run_nginx(
+        tmp,
+        built_site,
+        handler_port=free_port(),
+        access_logs=("combined",),
+        stats_root=str(reports["combined"]),
+        stats_passwords=str(passwords),
+    ) as nginx:
+        yield nginx
+
+
+def test_stats_password_file_holds_a_sha512_crypt_hash(stats_site):
+    passwords = stats_site.conf_dir.parent / "stats.passwd"
+    (line,) = passwords.read_text().splitlines()
+    user, hashed = line.split(":", 1)
+    assert user == OWNER and PASSWORD not in line
+    assert re.fullmatch(r"\$6\$rounds=\d+\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}", hashed)
+    assert passwords.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("path", ["/stats/", "/stats/goaccess.html", "/stats/stats.json"])
+def test_stats_need_the_password(stats_site, path):
+    with httpx.Client(base_url=stats_site.url) as http:
+        anonymous = http.get(path)
+        wrong = http.get(path, auth=(OWNER, "not the password at all"))
+        owner = http.get(path, auth=(OWNER, PASSWORD))
+    assert anonymous.status_code == wrong.status_code == 401
+    assert anonymous.headers["www-authenticate"].startswith("Basic ")
+    assert owner.status_code == 200
+    for response in (anonymous, owner):
+        assert response.headers["x-robots-tag"] == "noindex, nofollow"
+        assert response.headers["cache-control"] == "private, no-store"
+        csp = response.headers["content-security-policy"]
+        assert "'unsafe-inline'" not in csp
+        # Only GoAccess's dashboard may compile its templates (analytics/headers.py).
+        assert ("'unsafe-eval'" in csp) == path.endswith("goaccess.html")
+
+
+@pytest.mark.parametrize("page", ["", "goaccess.html"])
+def test_owner_sees_the_rendered_report_in_chromium(stats_site, playwright, page):
+    """Through nginx by the site's host name, logged in: no CSP violation, styled, drawn."""
+    origin = f"http://{HOST}"
+    with browser_for_host(playwright, HOST, stats_site.port) as browser:
+        context = browser.new_context(http_credentials={"username": OWNER, "password": PASSWORD})
+        context.add_init_script(CSP_WATCH)
+        errors: list[str] = []
+        try:
+            tab = context.new_page()
+            tab.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            tab.on("pageerror", lambda e: errors.append(str(e)))
+            assert tab.goto(f"{origin}/stats/{page}").status == 200
+            tab.wait_for_timeout(300)  # the dashboard's scripts
+            (assert_dashboard_rendered if page else assert_report_rendered)(tab)
+            assert tab.evaluate(CSP_VIOLATIONS) == []
+        finally:
+            context.close()
+    assert errors == []
+
+
+@pytest.mark.parametrize("kind", sorted(LOGS))
+def test_stats_count_the_sent_form_as_a_repair_request(reports, kind):
+    """The browser's POST answered 303, in nginx's log: one visit that sent a request."""
+    stats = json.loads((reports[kind] / "stats.json").read_text())
+    assert (stats["visits"], stats["form_visits"], stats["conversions"]) == (1, 1, 1)
+    assert stats["conversion_rate"] == 1.0
+    tables = stats["tables"]
+    assert tables["conversion_entry_pages"]["rows"] == [{"key": "/", "count": 1, "visits": 1}]
+    assert tables["conversion_sources"]["rows"] == [{"key": "(direct)", "count": 1, "visits": 1}]
+
+
+def test_summary_unit_mails_the_owner_from_the_nightly_counts(visit, reports):
+    """analytics-summary.service's command on the state the nightly unit wrote, over SMTP."""
+    stats = json.loads((reports["combined"] / "stats.json").read_text())
+    day = dt.date.fromisoformat(stats["period"]["end"])
+    monday_after = day + dt.timedelta(days=7 - day.weekday())
+    unit = ROOT / "deploy" / "systemd" / "analytics-summary.service"
+    paths = {"/var/lib/itfixe-stats": str(visit.tmp / "stats-combined" / "lib")}
+    paths["/opt/itfixe/.venv/bin"] = str(BIN)
+    (command,) = unit_commands(unit, paths)
+    sink = SMTPSink()
+    sink.start()
+    try:
+        env = {
+            **os.environ,
+            "RUNTIME_DIRECTORY": str(visit.tmp / "run-combined"),
+            "REPAIRS_SMTP_HOST": "127.0.0.1",
+            "REPAIRS_SMTP_PORT": str(sink.port),
+            "REPAIRS_SMTP_TLS": "none",
+            "REPAIRS_MAIL_DIR": "",
+        }
+        run = subprocess.run(
+            [*command, "--today", monday_after.isoformat()],
+            capture_output=True, text=True, cwd=ROOT, env=env,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        (mail,) = sink.wait_for(1)
+    finally:
+        sink.stop()
+    assert mail["To"] == config.load(ROOT / "shop.toml").business.email
+    assert mail["Subject"].endswith(": 1 bezoeker, 1 reparatieaanvraag")
+    text = mail.get_body(("plain",)).get_content()
+    assert CLIENT_IP not in text and MASKED_IP not in text

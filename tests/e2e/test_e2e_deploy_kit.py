@@ -122,6 +122,48 @@ def test_logs_live_where_the_stats_unit_and_logrotate_look():
     assert render.LOG_DIR in render.render_logrotate(config.load(ROOT / "shop.toml"))
 
 
+def test_stats_unit_writes_the_report_where_nginx_serves_it():
+    render = load_render()
+    unit = (DEPLOY / "systemd" / "analytics-stats.service").read_text()
+    assert f"--out {render.STATS_ROOT} " in unit
+    lines = set(unit.splitlines())
+    assert {f"ReadWritePaths={render.STATS_ROOT}", "UMask=0027"} <= lines
+    assert "SupplementaryGroups=adm www-data" in lines  # nginx's group may read it
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    assert f"install -d -m 2770 -o root -g www-data {render.STATS_ROOT}" in guide
+
+
+def test_stats_password_refuses_a_short_or_mistyped_password(tmp_path):
+    script = [sys.executable, str(DEPLOY / "render.py"), "stats-password"]
+    target = tmp_path / "stats.passwd"
+    short = subprocess.run(
+        [*script, "--file", str(target)], input="kort\n", capture_output=True, text=True
+    )
+    assert short.returncode == 1
+    assert "at least 12 characters" in short.stderr and "Traceback" not in short.stderr
+    assert not target.exists()
+
+
+def test_stats_password_keeps_other_users_and_replaces_its_own(tmp_path):
+    render = load_render()
+    target = tmp_path / "stats.passwd"
+    render.write_password_file(target, "owner", render.hash_password("first password!"), None)
+    render.write_password_file(target, "helper", render.hash_password("helper password"), None)
+    render.write_password_file(target, "owner", render.hash_password("second password"), None)
+    users = [line.split(":")[0] for line in target.read_text().splitlines()]
+    assert users == ["helper", "owner"]
+    (owner,) = (line for line in target.read_text().splitlines() if line.startswith("owner:"))
+    salt = owner.split("$")[3]
+    again = subprocess.run(
+        ["openssl", "passwd", "-6", "-stdin", "-salt", f"rounds={render.PASSWORD_ROUNDS}${salt}"],
+        input="second password\n",
+        capture_output=True,
+        text=True,
+    )
+    assert owner == f"owner:{again.stdout.strip()}"  # the same hash crypt() will compute
+    assert target.stat().st_mode & 0o777 == 0o600  # no group given: root only
+
+
 def test_stats_unit_keeps_the_hash_keys_in_memory_between_runs():
     """The visitor-hash keys go to a runtime folder (tmpfs) that outlives a run, not to disk."""
     lines = set((DEPLOY / "systemd" / "analytics-stats.service").read_text().splitlines())

@@ -72,6 +72,16 @@ def test_security_headers_in_every_location(http, path):
     assert_security_headers(http.get(path))
 
 
+def test_stats_ask_for_the_password_and_only_over_loopback(http):
+    """The plain-HTTP variant never lets the password cross a network unencrypted."""
+    here = http.get("/stats/")
+    assert here.status_code == 401
+    assert here.headers["www-authenticate"] == 'Basic realm="ITfixe statistics"'
+    elsewhere = http.get("/stats/", headers={"X-Test-Client": "192.0.2.123"})
+    assert elsewhere.status_code == 403
+    assert http.get("/stats/", headers={"X-Test-Client": "::1"}).status_code == 401
+
+
 def test_hidden_files_are_not_served(http, built_site):
     assert (built_site / "_headers").is_file()
     assert http.get("/_headers").status_code == 404
@@ -160,6 +170,10 @@ def test_https_config_for_the_real_host_passes_nginx_t(tmp_path, built_site):
     )
     text = site_conf.read_text()
     assert "return 301 https://$host$request_uri;" in text
+    # /stats/ only in the HTTPS server (port 80 redirects everything), open to any address there.
+    assert text.count("itfixe-site.conf;") == 1
+    stats = (tmp_path / "conf" / "itfixe-site.conf").read_text().split("location /stats/ {")[1]
+    assert "deny all" not in stats.split("}")[0] and "auth_basic_user_file" in stats
     assert "server_name www.itfixe.example;" in text
     assert "Strict-Transport-Security" in security_headers()
     main = tmp_path / "nginx.conf"

@@ -6,6 +6,7 @@ Test functions that take `site_page` run once per page and language; `any_page` 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import http.server
 import re
@@ -21,7 +22,7 @@ from bs4 import BeautifulSoup
 from support import ROOT, build_site, write_shop_toml
 
 from shop import config
-from shop.site import LANGUAGES, PAGE_PATHS
+from shop.site import LANGUAGES, PAGE_PATHS, article_path
 
 NOT_FOUND_PAGE = "404.html"
 
@@ -37,6 +38,10 @@ class SitePage:
     def __str__(self) -> str:
         return f"{self.key}-{self.lang}" if self.lang else self.key
 
+    @property
+    def is_article(self) -> bool:
+        return self.key.startswith("article-")
+
 
 SITE_PAGES = [
     SitePage(key, lang, paths[lang])
@@ -44,11 +49,39 @@ SITE_PAGES = [
     for lang in LANGUAGES
     if lang in paths
 ]
-ANY_PAGES = [*SITE_PAGES, SitePage("404", None, "/" + NOT_FOUND_PAGE)]
+
+
+def content_metadata(file: Path) -> dict[str, str]:
+    """The `Name: value` header of a Markdown content file, names lower case."""
+    metadata = {}
+    for line in file.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            break
+        name, _, value = line.partition(":")
+        metadata[name.strip().lower()] = value.strip()
+    return metadata
+
+
+def read_articles() -> list[SitePage]:
+    """The published news articles in content/news, at the paths the site gives them."""
+    found = []
+    for file in sorted((ROOT / "content" / "news").glob("*.md")):
+        meta = content_metadata(file)
+        if meta.get("status", "published") == "published":
+            lang = meta.get("lang", LANGUAGES[0])
+            found.append(
+                SitePage(f"article-{meta['slug']}", lang, article_path(lang, meta["slug"]))
+            )
+    return found
+
+
+ARTICLE_PAGES = read_articles()
+ANY_PAGES = [*SITE_PAGES, *ARTICLE_PAGES, SitePage("404", None, "/" + NOT_FOUND_PAGE)]
 
 
 def pytest_generate_tests(metafunc):
-    for name, pages in (("site_page", SITE_PAGES), ("any_page", ANY_PAGES)):
+    pages_of = (("site_page", SITE_PAGES), ("article_page", ARTICLE_PAGES), ("any_page", ANY_PAGES))
+    for name, pages in pages_of:
         if name in metafunc.fixturenames:
             metafunc.parametrize(name, pages, ids=str)
 
@@ -122,6 +155,7 @@ class BuiltSite:
     def __init__(self, root: Path, shop: config.ShopConfig):
         self.root = root
         self.shop = shop
+        self.articles = ARTICLE_PAGES  # what content/news says the build holds
         self._soups: dict[str, BeautifulSoup] = {}
 
     def file_for(self, url_path: str) -> Path | None:
@@ -219,6 +253,18 @@ CHANGED_SETTINGS = {
         "city": "Proefdorp",
         "email": "balie@proefwinkel.example",
         "kvk": "87654321",
+        # With these, no placeholder is left: the build a search engine sees after go-live.
+        "phone": "+31 30 765 4321",
+        "btw_id": "NL001234567B01",
+        "geo": "52.09074, 5.12142",
+        "area_served": ["Proefdorp", "Testwijk"],
+        "opening_hours": {
+            "monday": "10:00-12:00, 13:00-16:00",
+            "wednesday": "by appointment",
+            "thursday": "10:00-12:00, 13:00-16:00",
+            "saturday": "9:30-13:00",
+            "closed_on": [dt.date(2099, 7, 1), [dt.date(2099, 8, 2), dt.date(2099, 8, 15)]],
+        },
     },
     "site": {"form_action": "https://forms.proefwinkel.example/api/repair-request"},
     "privacy": {
