@@ -70,7 +70,7 @@ class Privacy:
 
 @dataclass(frozen=True)
 class Repairs:
-    accepted_requests_per_hour: int = 30
+    accepted_requests_per_hour: int = 60
     health_max_mail_wait_minutes: int = 30
 
 
