@@ -63,6 +63,9 @@ def _database() -> Iterator[sqlite3.Connection]:
 def serve(host: str, port: int, site: Path | None, mail_dir: Path | None) -> None:
     """Run the handler under uvicorn (one worker: one writer per SQLite file).
 
+    GET /api/health answers 200, or 503 with the reason, for an uptime monitor. If the
+    database writer cannot recover, the process exits with status 70 (systemd restarts it).
+
     \b
     Example:
       REPAIRS_DB=repairs.sqlite3 REPAIRS_SMTP_HOST=localhost REPAIRS_SMTP_TLS=none \\
@@ -105,9 +108,10 @@ def list_(status: str | None) -> None:
     click.echo(f"{'REF':<12}  {'CREATED':<10}  {'STATUS':<17}  {'NAME':<24}  DEVICE")
     for row in rows:
         name = "(erased)" if row["erased_at"] else row["name"]
+        failed = f"  [{row['failed_mails']} mail(s) failed]" if row["failed_mails"] else ""
         click.echo(
             f"{row['ref']:<12}  {row['created_at'][:10]:<10}  {row['status']:<17}  "
-            f"{_cut(name, 24):<24}  {_cut(row['device'] or '', 30)}"
+            f"{_cut(name, 24):<24}  {_cut(row['device'] or '', 30)}{failed}"
         )
 
 
@@ -129,7 +133,12 @@ def show(ref: str) -> None:
         text = "" if value is None else str(value)
         click.echo(f"{key + ':':<13} {text.replace(chr(10), chr(10) + ' ' * 14)}")
     for m in mails:
-        state = f"sent {m['sent_at']}" if m["sent_at"] else "failed" if m["failed_at"] else "queued"
+        if m["sent_at"]:
+            state = f"sent {m['sent_at']}"
+        elif m["failed_at"]:
+            state = f"FAILED {m['failed_at']} ({m['last_error']})"
+        else:
+            state = "queued" + (f", last error: {m['last_error']}" if m["last_error"] else "")
         kind = m["kind"] + (f" ({m['detail']})" if m["detail"] else "")
         click.echo(f"mail:         {kind}: {state}, {m['attempts']} attempt(s)")
 
@@ -205,6 +214,9 @@ def correct(ref: str, field: str, value: str) -> None:
 def erase(email: str, yes: bool) -> None:
     """Erase a person's data from the database file and the outbox (right to erasure).
 
+    Run it again if it stopped before the file was scrubbed (the database was busy): it
+    finishes the earlier erasure although no request matches any more.
+
     \b
     Example:
       repairs erase --email klant@example.nl --yes
@@ -213,9 +225,18 @@ def erase(email: str, yes: bool) -> None:
         raise _fail("erase cannot be undone; add --yes to erase the data of " + email)
     with _database() as conn:
         with store.transaction(conn):
-            rows = store.requests_of(conn, email)
+            try:
+                rows = store.requests_of(conn, email)
+            except store.NotFound:
+                if not store.scrub_pending(conn):
+                    raise
+                rows = []
             store.erase_ids(conn, [row["id"] for row in rows])
-        store.scrub_file(conn)
+        if store.scrub_pending(conn):
+            store.scrub_file(conn)
+    if not rows:
+        click.echo(f"No requests from {email} are held; finished scrubbing an earlier erasure.")
+        return
     refs = ", ".join(row["ref"] for row in rows)
     click.echo(f"Erased the personal data of {len(rows)} request(s) from {email}: {refs}.")
 
@@ -240,7 +261,11 @@ def unsubscribe(address: str) -> None:
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only list what would be erased.")
 def purge(dry_run: bool) -> None:
-    """Erase personal data of requests closed longer ago than the retention in shop.toml.
+    """Erase personal data of requests closed, or left open, longer than shop.toml allows.
+
+    Closed requests go [privacy] closed_request_retention_months after closing; requests never
+    closed go open_request_retention_months after their last change. Also finishes an earlier
+    erase or purge that could not scrub the file.
 
     \b
     Example (run it daily from cron or a systemd timer):
@@ -249,23 +274,29 @@ def purge(dry_run: bool) -> None:
     from shop import config as shop_config
 
     try:
-        months = shop_config.load().privacy.closed_request_retention_months
+        privacy = shop_config.load().privacy
     except shop_config.ConfigError as e:
         raise _fail(str(e)) from None
-    cutoff = store.months_before(datetime.now(UTC), months)
+    now = datetime.now(UTC)
+    closed_months = privacy.closed_request_retention_months
+    open_months = privacy.open_request_retention_months
+    closed_cutoff = store.months_before(now, closed_months)
+    open_cutoff = store.months_before(now, open_months)
     with _database() as conn:
         with store.transaction(conn):
-            rows = store.closed_before(conn, cutoff)
+            closed = store.closed_before(conn, closed_cutoff)
+            left_open = store.open_untouched_before(conn, open_cutoff)
             if not dry_run:
-                store.erase_ids(conn, [row["id"] for row in rows])
-        if rows and not dry_run:
+                store.erase_ids(conn, [row["id"] for row in [*closed, *left_open]])
+        if not dry_run and store.scrub_pending(conn):
             store.scrub_file(conn)
     verb = "Would erase" if dry_run else "Erased"
-    refs = ": " + ", ".join(row["ref"] for row in rows) if rows else ""
-    click.echo(
-        f"{verb} the personal data of {len(rows)} request(s) closed before "
-        f"{cutoff.date()} ({months} months){refs}."
-    )
+    for rows, what in [
+        (closed, f"closed before {closed_cutoff.date()} ({closed_months} months)"),
+        (left_open, f"left open since before {open_cutoff.date()} ({open_months} months)"),
+    ]:
+        refs = ": " + ", ".join(row["ref"] for row in rows) if rows else ""
+        click.echo(f"{verb} the personal data of {len(rows)} request(s) {what}{refs}.")
 
 
 def _cut(text: str, width: int) -> str:

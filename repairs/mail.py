@@ -7,6 +7,7 @@ carry no free text from the form: a stranger's address plus a spam text must not
 
 from __future__ import annotations
 
+import contextlib
 import os
 import smtplib
 import sqlite3
@@ -18,7 +19,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from repairs.settings import Settings
-from repairs.validation import FIELD_LIMITS, clean_text
+from repairs.validation import FIELD_LIMITS, ascii_address, clean_text
 from shop.site import page_path
 
 FIELD_LABELS = {
@@ -98,13 +99,17 @@ def compose(row: sqlite3.Row, settings: Settings) -> EmailMessage:
     if kind == "status":
         status = STATUS_TEXT[_lang(row)].get(row["detail"], row["detail"])
         return customer_mail(row, settings, *STATUS_MAIL[_lang(row)], status=status)
+    if kind == "failure_notice":
+        return failure_notice(row, settings)
     raise ValueError(f"unknown mail kind {kind!r}")
 
 
 def owner_notice(row: sqlite3.Row, settings: Settings) -> EmailMessage:
     msg = _message(row, settings, to=settings.owner_email)
     name = clean_text(row["name"] or "", multiline=False)
-    msg["Reply-To"] = Address(display_name=name, addr_spec=row["email"])
+    # An address no server takes gets no Reply-To: the owner still hears of the request.
+    with contextlib.suppress(ValueError):
+        msg["Reply-To"] = Address(display_name=name, addr_spec=ascii_address(row["email"]))
     msg["Subject"] = f"Reparatieaanvraag {row['ref']}: {name}"
     lines = [f"Nieuwe reparatieaanvraag {row['ref']} ({row['created_at']}, taal {row['lang']})", ""]
     for field in FIELD_LIMITS:
@@ -118,12 +123,27 @@ def owner_notice(row: sqlite3.Row, settings: Settings) -> EmailMessage:
     return msg
 
 
+def failure_notice(row: sqlite3.Row, settings: Settings) -> EmailMessage:
+    """Tells the owner that a mail to the customer could not be sent (detail: kind: reason)."""
+    msg = _message(row, settings, to=settings.owner_email)
+    msg["Subject"] = f"Mail over {row['ref']} niet verstuurd"
+    failed_kind, _, reason = row["detail"].partition(": ")
+    msg.set_content(
+        f"De mail '{failed_kind}' over reparatieaanvraag {row['ref']} kon niet worden "
+        f"verstuurd:\n    {reason}\n\n"
+        f"Neem zelf contact op met de klant: {row['email'] or '-'}, {row['phone'] or '-'}.\n"
+        f"Details: repairs show {row['ref']}\n"
+    )
+    return msg
+
+
 def customer_mail(
     row: sqlite3.Row, settings: Settings, subject: str, body: str, status: str
 ) -> EmailMessage:
     lang = _lang(row)
     business = settings.shop.business
-    msg = _message(row, settings, to=row["email"])
+    # The ASCII (IDNA) form of the domain: a server without SMTPUTF8 refuses the Unicode one.
+    msg = _message(row, settings, to=ascii_address(row["email"]))
     msg["Subject"] = subject.format(ref=row["ref"], status=status)
     contact = f"{business.phone} · {business.email}"
     site = (settings.site_url or settings.shop.site.url).rstrip("/")
@@ -152,9 +172,11 @@ def sender(settings: Settings) -> Address:
     return Address(display_name=settings.shop.business.trade_name, addr_spec=_owner(settings))
 
 
-def open_smtp(settings: Settings, timeout: float = 20.0) -> smtplib.SMTP:
-    """A logged-in SMTP session with REPAIRS_SMTP_* (TLS as REPAIRS_SMTP_TLS says)."""
+def open_smtp(settings: Settings, timeout: float | None = None) -> smtplib.SMTP:
+    """A logged-in SMTP session with REPAIRS_SMTP_* (TLS as REPAIRS_SMTP_TLS says); the
+    timeout is REPAIRS_SMTP_TIMEOUT unless given."""
     s = settings
+    timeout = s.smtp_timeout if timeout is None else timeout
     if s.smtp_tls == "tls":
         context = ssl.create_default_context()
         smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=timeout, context=context)

@@ -41,6 +41,8 @@ class Settings:
     client_limit: Limit = Limit(10, 600)
     recipient_limit: Limit = Limit(5, 3600)
     retry_max_seconds: float = 900.0
+    mail_attempts: int = 40
+    smtp_timeout: float = 20.0
 
     @property
     def delivers_to_folder(self) -> bool:
@@ -112,6 +114,8 @@ def load(
         client_limit=_limit(env, "REPAIRS_CLIENT_LIMIT", Limit(10, 600)),
         recipient_limit=_limit(env, "REPAIRS_RECIPIENT_LIMIT", Limit(5, 3600)),
         retry_max_seconds=float(_int(env, "REPAIRS_RETRY_MAX_SECONDS", 900, 1, 86400)),
+        mail_attempts=_int(env, "REPAIRS_MAIL_ATTEMPTS", 40, 1, 1000),
+        smtp_timeout=float(_int(env, "REPAIRS_SMTP_TIMEOUT", 20, 1, 300)),
     )
 
 

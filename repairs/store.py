@@ -21,6 +21,8 @@ SHOP_TZ = ZoneInfo("Europe/Amsterdam")
 PERSONAL_FIELDS = tuple(FIELD_LIMITS)
 STATUSES = ("new", "received", "diagnosing", "waiting_for_parts", "repairing", "ready", "closed")
 CLOSED = "closed"
+# Mails to the owner: when one of these fails, there is nobody left to tell but the log.
+OWNER_MAILS = ("owner_notice", "failure_notice")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -40,8 +42,8 @@ CREATE TABLE IF NOT EXISTS ref_counters (year INTEGER PRIMARY KEY, last INTEGER 
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     request_id INTEGER NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
-    kind TEXT NOT NULL,            -- owner_notice, confirmation, status
-    detail TEXT NOT NULL DEFAULT '',  -- the new status, for kind 'status'
+    kind TEXT NOT NULL,            -- owner_notice, confirmation, status, failure_notice
+    detail TEXT NOT NULL DEFAULT '',  -- the new status; for failure_notice the failed mail
     created_at TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt REAL NOT NULL DEFAULT 0,  -- unix time
@@ -50,6 +52,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt) WHERE sent_at IS NULL AND failed_at IS NULL;
+-- One row while an erasure is not yet scrubbed out of the file (see scrub_file).
+CREATE TABLE IF NOT EXISTS scrub_pending (id INTEGER PRIMARY KEY CHECK (id = 1), since TEXT NOT NULL);
+-- Written by the health check: proves the database takes writes.
+CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at TEXT NOT NULL);
 """
 
 
@@ -173,10 +179,10 @@ def next_due(conn: sqlite3.Connection) -> float | None:
     return row[0]
 
 
-def mark_sent(conn: sqlite3.Connection, outbox_id: int) -> None:
+def mark_sent(conn: sqlite3.Connection, outbox_id: int, sent_at: str | None = None) -> None:
     conn.execute(
         "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
-        (now_iso(), outbox_id),
+        (sent_at or now_iso(), outbox_id),
     )
 
 
@@ -188,22 +194,49 @@ def mark_retry(conn: sqlite3.Connection, outbox_id: int, next_attempt: float, er
 
 
 def mark_failed(conn: sqlite3.Connection, outbox_id: int, error: str) -> None:
+    """Give up on a mail; a failed mail to the customer queues a notice to the owner."""
+    now = now_iso()
     conn.execute(
         "UPDATE outbox SET attempts = attempts + 1, failed_at = ?, last_error = ? WHERE id = ?",
-        (now_iso(), error[:500], outbox_id),
+        (now, error[:500], outbox_id),
     )
+    conn.execute(
+        "INSERT INTO outbox (request_id, kind, detail, created_at) "
+        "SELECT o.request_id, 'failure_notice', o.kind || ': ' || o.last_error, ? "
+        "FROM outbox o JOIN requests r ON r.id = o.request_id "
+        f"WHERE o.id = ? AND o.kind NOT IN ({','.join('?' * len(OWNER_MAILS))}) "
+        "AND r.erased_at IS NULL",
+        (now, outbox_id, *OWNER_MAILS),
+    )
+
+
+def oldest_waiting_mail(conn: sqlite3.Connection) -> str | None:
+    """created_at of the oldest mail neither sent nor failed (ISO, UTC), or None."""
+    row = conn.execute(
+        "SELECT min(created_at) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+    ).fetchone()
+    return row[0]
+
+
+def prove_writable(conn: sqlite3.Connection) -> None:
+    """A real (tiny) write, for the health check."""
+    conn.execute("INSERT OR REPLACE INTO health (id, checked_at) VALUES (1, ?)", (now_iso(),))
 
 
 # --- the owner's queries ----------------------------------------------------------------------
 
 
 def list_requests(conn: sqlite3.Connection, status: str | None = None) -> list[sqlite3.Row]:
-    sql = "SELECT * FROM requests"
+    """Requests with `failed_mails`: how many of their mails could not be sent."""
+    sql = (
+        "SELECT r.*, (SELECT count(*) FROM outbox o WHERE o.request_id = r.id "
+        "AND o.failed_at IS NOT NULL) AS failed_mails FROM requests r"
+    )
     args: tuple = ()
     if status:
-        sql += " WHERE status = ?"
+        sql += " WHERE r.status = ?"
         args = (status,)
-    return conn.execute(sql + " ORDER BY id", args).fetchall()
+    return conn.execute(sql + " ORDER BY r.id", args).fetchall()
 
 
 def get_request(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
@@ -281,6 +314,8 @@ def erase_ids(conn: sqlite3.Connection, ids: list[int]) -> None:
             "WHERE id = ?",
             (now, now, request_id),
         )
+    if ids:
+        conn.execute("INSERT OR IGNORE INTO scrub_pending (id, since) VALUES (1, ?)", (now,))
 
 
 def closed_before(conn: sqlite3.Connection, cutoff: datetime) -> list[sqlite3.Row]:
@@ -289,6 +324,19 @@ def closed_before(conn: sqlite3.Connection, cutoff: datetime) -> list[sqlite3.Ro
         "SELECT * FROM requests WHERE status = ? AND closed_at < ? AND erased_at IS NULL",
         (CLOSED, cutoff.isoformat(timespec="seconds")),
     ).fetchall()
+
+
+def open_untouched_before(conn: sqlite3.Connection, cutoff: datetime) -> list[sqlite3.Row]:
+    """Requests never closed and not changed since `cutoff` whose personal data is still held."""
+    return conn.execute(
+        "SELECT * FROM requests WHERE status != ? AND updated_at < ? AND erased_at IS NULL",
+        (CLOSED, cutoff.isoformat(timespec="seconds")),
+    ).fetchall()
+
+
+def scrub_pending(conn: sqlite3.Connection) -> bool:
+    """True if an earlier erasure has not been scrubbed out of the file yet."""
+    return conn.execute("SELECT 1 FROM scrub_pending").fetchone() is not None
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:
@@ -300,14 +348,25 @@ def scrub_file(conn: sqlite3.Connection, attempts: int = 50) -> None:
     """Push erased content out of the WAL into the (zeroed, secure_delete) database file.
 
     TRUNCATE empties the WAL only when no reader is inside it (the running handler's outbox
-    reads briefly), so retry until SQLite reports the checkpoint was not blocked.
+    reads briefly), so retry until SQLite reports the checkpoint was not blocked. Until it
+    succeeds the scrub_pending row stays, so running `erase` or `purge` again finishes it.
     """
-    for _ in range(attempts):
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if not busy:
-            return
-        time.sleep(0.1)
-    raise sqlite3.OperationalError("the database stayed busy; run the command again")
+    # TRUNCATE waits in the busy handler for readers: briefly per attempt, not 10 s each.
+    (busy_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute("PRAGMA busy_timeout=100")
+    try:
+        for _ in range(attempts):
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                break
+            time.sleep(0.1)
+        else:
+            raise sqlite3.OperationalError("the database stayed busy; run the command again")
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+    # The erased text is out of the WAL now; the marker's own deletion holds nothing personal.
+    conn.execute("DELETE FROM scrub_pending")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def months_before(moment: datetime, months: int) -> datetime:

@@ -121,6 +121,22 @@ def check_email(value: str) -> str | None:
     return checked.normalized
 
 
+def ascii_address(value: str) -> str:
+    """The address with its domain in ASCII (IDNA) form, as any SMTP server takes it.
+
+    Raises ValueError for an address that has no ASCII form (a non-ASCII local part).
+    """
+    if value.isascii():
+        return value
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as e:
+        raise ValueError(f"no ASCII form of the address: {e}") from None
+    if not checked.ascii_email:
+        raise ValueError("no ASCII form of the address")
+    return checked.ascii_email
+
+
 def check_phone(value: str) -> str | None:
     """The number in international format (Dutch numbers may omit +31), or None if impossible."""
     try:

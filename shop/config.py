@@ -65,7 +65,14 @@ class Privacy:
     raw_log_retention_days: int = 7
     anonymised_log_retention_days: int = 28
     closed_request_retention_months: int = 24
+    open_request_retention_months: int = 12
     newsletter: bool = False
+
+
+@dataclass(frozen=True)
+class Repairs:
+    accepted_requests_per_hour: int = 60
+    health_max_mail_wait_minutes: int = 30
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ class ShopConfig:
     business: Business
     site: Site
     privacy: Privacy
+    repairs: Repairs
     analytics: Analytics
     publish: Publish
     path: Path
@@ -131,6 +139,9 @@ _RANGES = {
     ("privacy", "raw_log_retention_days"): (1, 3650),
     ("privacy", "anonymised_log_retention_days"): (1, 366),
     ("privacy", "closed_request_retention_months"): (1, 600),
+    ("privacy", "open_request_retention_months"): (1, 600),
+    ("repairs", "accepted_requests_per_hour"): (0, 100_000),
+    ("repairs", "health_max_mail_wait_minutes"): (1, 10_080),
     ("publish", "ssh_port"): (1, 65535),
 }
 
@@ -147,6 +158,7 @@ _SECTIONS = {
     "business": Business,
     "site": Site,
     "privacy": Privacy,
+    "repairs": Repairs,
     "analytics": Analytics,
     "publish": Publish,
 }

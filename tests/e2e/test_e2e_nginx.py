@@ -131,6 +131,15 @@ def test_oversized_form_post_stops_at_nginx(http):
     assert small.status_code == 502  # passed on to the (absent) handler
 
 
+def test_api_requests_are_rate_limited_per_client(http):
+    """A flood from one address stops at nginx (429); another address still gets through."""
+    flood = {"X-Test-Client": "198.51.100.200"}
+    statuses = [http.get("/api/health", headers=flood).status_code for _ in range(40)]
+    assert statuses[0] == 502  # passed on to the (absent) handler
+    assert 429 in statuses and set(statuses) == {502, 429}
+    assert http.get("/api/health", headers={"X-Test-Client": "198.51.100.201"}).status_code == 502
+
+
 def test_anonymised_log_keeps_only_the_configured_prefix(http, nginx):
     shop = config.load(ROOT / "shop.toml")
     prefix = {4: shop.privacy.ipv4_prefix, 6: shop.privacy.ipv6_prefix}

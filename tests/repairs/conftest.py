@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import ROOT, SMTPSink, free_port
+from support import ROOT, SMTPSink, free_port, write_shop_toml
 
 VALID = {
     "name": "Jan Jansen",
@@ -38,8 +38,15 @@ def form(**changes: str) -> dict[str, str]:
 class Handler:
     """One `repairs serve` process on a free loopback port."""
 
-    def __init__(self, db: Path, env: dict[str, str], site: Path | None = None) -> None:
+    def __init__(
+        self,
+        db: Path,
+        env: dict[str, str],
+        site: Path | None = None,
+        launcher: list[str] | None = None,
+    ) -> None:
         self.db = db
+        self.launcher = launcher or ["-c", "from repairs.cli import cli; cli()"]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
@@ -48,7 +55,7 @@ class Handler:
         self.log = db.with_suffix(f".{self.port}.log")
 
     def start(self) -> Handler:
-        args = [sys.executable, "-c", "from repairs.cli import cli; cli()", "serve"]
+        args = [sys.executable, *self.launcher, "serve"]
         args += ["--host", "127.0.0.1", "--port", str(self.port)]
         if self.site is not None:
             args += ["--site", str(self.site)]
@@ -117,12 +124,27 @@ def running_handlers() -> Iterator[list[Handler]]:
         handler.stop()
 
 
-@pytest.fixture
-def start_handler(tmp_path, running_handlers) -> Iterator:
-    """start_handler(env, site=None, db=None) -> a running Handler, stopped after the test."""
+@pytest.fixture(scope="session")
+def uncapped_shop_toml(tmp_path_factory) -> Path:
+    """The repo's shop.toml without the hourly cap: most tests post more than it allows."""
+    path = tmp_path_factory.mktemp("shop") / "shop.toml"
+    return write_shop_toml(path, repairs={"accepted_requests_per_hour": 0})
 
-    def start(env: dict[str, str], site: Path | None = None, db: Path | None = None) -> Handler:
-        handler = Handler(db or tmp_path / "repairs.sqlite3", env, site).start()
+
+@pytest.fixture
+def start_handler(tmp_path, running_handlers, uncapped_shop_toml) -> Iterator:
+    """start_handler(env, site=None, db=None, launcher=None) -> a running Handler, stopped after
+    the test. Without SHOP_CONFIG in `env` the handler reads shop.toml with the hourly cap off.
+    """
+
+    def start(
+        env: dict[str, str],
+        site: Path | None = None,
+        db: Path | None = None,
+        launcher: list[str] | None = None,
+    ) -> Handler:
+        env = {"SHOP_CONFIG": str(uncapped_shop_toml), **env}
+        handler = Handler(db or tmp_path / "repairs.sqlite3", env, site, launcher).start()
         running_handlers.append(handler)
         return handler
 

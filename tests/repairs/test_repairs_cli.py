@@ -159,6 +159,67 @@ def test_purge_follows_the_retention_in_shop_toml(db, tmp_path, monkeypatch, mon
     assert (names[recent] is None) == erased
 
 
+def test_purge_erases_requests_left_open_too_long(db, tmp_path, monkeypatch):
+    toml = write_shop_toml(tmp_path / "shop.toml", privacy={"open_request_retention_months": 6})
+    monkeypatch.setenv("SHOP_CONFIG", str(toml))
+    abandoned, busy, fresh = add(db), add(db, email="busy@example.nl"), add(db, email="new@e.nl")
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "UPDATE requests SET created_at = '2020-01-01T00:00:00+00:00', "
+            "updated_at = '2020-01-01T00:00:00+00:00' WHERE ref IN (?, ?)",
+            (abandoned, busy),
+        )
+    conn.close()
+    run("status", busy, "waiting_for_parts")  # changed today: kept
+
+    dry = run("purge", "--dry-run")
+    assert "Would erase the personal data of 1 request(s) left open" in dry.output
+    assert "(6 months): " + abandoned in dry.output
+    result = run("purge")
+    assert result.exit_code == 0, result.output
+    names = dict(query(db, "SELECT ref, name FROM requests"))
+    assert names == {abandoned: None, busy: "Jan Jansen", fresh: "Jan Jansen"}
+
+
+@pytest.mark.parametrize("command", ["erase", "purge"])
+def test_an_unfinished_scrub_is_finished_by_running_again(db, tmp_path, monkeypatch, command):
+    """A reader in another process keeps the erased text in the WAL: the first run says so,
+    and a second run, when no request matches any more, still scrubs the file."""
+    from fault_injection import DatabaseHold
+
+    toml = write_shop_toml(tmp_path / "shop.toml", privacy={"closed_request_retention_months": 1})
+    monkeypatch.setenv("SHOP_CONFIG", str(toml))
+    ref = add(db, name="Zebulon Quaxworth", email="zebulon@example.org")
+    run("status", ref, "closed")
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE requests SET closed_at = '2020-01-01T00:00:00+00:00'")
+    conn.close()
+    args = ["erase", "--email", "zebulon@example.org", "--yes"] if command == "erase" else ["purge"]
+
+    # The running handler keeps connections open (else closing the last one would checkpoint
+    # the WAL by itself); another process reads while the first run tries to scrub.
+    handler_connection = sqlite3.connect(db)
+    handler_connection.execute("SELECT count(*) FROM requests").fetchone()
+    reader = DatabaseHold(db, begin="BEGIN")
+    try:
+        first = run(*args)
+    finally:
+        reader.release()
+    assert first.exit_code == 1 and "run the command again" in first.output
+    assert query(db, "SELECT name FROM requests") == [(None,)]
+    raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    assert b"Quaxworth" in raw  # still in the WAL
+
+    again = run(*args)
+    assert again.exit_code == 0, again.output
+    raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    assert b"Quaxworth" not in raw
+    assert run(*args).exit_code == (1 if command == "erase" else 0)  # nothing left to finish
+    handler_connection.close()
+
+
 def test_missing_settings_give_one_clear_line(monkeypatch):
     monkeypatch.delenv("REPAIRS_DB", raising=False)
     result = run("list")

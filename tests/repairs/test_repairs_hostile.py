@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 import sqlite3
+import threading
+from urllib.parse import urlencode
 
 import httpx
+import pytest
 
 HOSTILE = {
     "sql": "'; DROP TABLE requests; --",
@@ -72,3 +78,79 @@ def test_database_survives_sql_fragments(handler, make_form):
     finally:
         conn.close()
     assert count == 1 and name == HOSTILE["sql"]
+
+
+MALFORMED_HEADERS = {
+    "content-length of 5000 digits": b"Content-Length: " + b"9" * 5000,
+    "negative content-length": b"Content-Length: -1",
+    "content-length in hex": b"Content-Length: 0x10",
+    "content-length with a sign": b"Content-Length: +12",
+    "non-ASCII origin": b"Origin: http://\xff\xfe.example",
+    "non-ASCII content-type": b"Content-Type: application/x-www-form-urlencoded\xff",
+    "content-type of 5000 bytes": b"Content-Type: " + b"a" * 5000,
+}
+
+
+def test_malformed_headers_get_a_4xx(handler, make_form):
+    """Straight to uvicorn (no nginx in front), byte by byte as a broken client sends them."""
+    body = urlencode(make_form()).encode()
+    for what, header in MALFORMED_HEADERS.items():
+        headers = {
+            b"host": b"Host: 127.0.0.1",
+            b"content-type": b"Content-Type: application/x-www-form-urlencoded",
+            b"content-length": b"Content-Length: %d" % len(body),
+            b"connection": b"Connection: close",
+        }
+        headers[header.split(b":")[0].lower()] = header
+        request = b"POST /api/repair-request HTTP/1.1\r\n" + b"\r\n".join(headers.values())
+        with socket.create_connection(("127.0.0.1", handler.port), timeout=10) as conn:
+            conn.sendall(request + b"\r\n\r\n" + body)
+            answer = b""
+            with contextlib.suppress(OSError):
+                while chunk := conn.recv(65536):
+                    answer += chunk
+        assert answer.startswith(b"HTTP/1.1 4"), (what, answer[:200])
+    assert handler.rows() == []
+
+
+@pytest.mark.parametrize("length", [b"9" * 5000, b"9" * 20, b"-5", b"\xd9\xa3"])
+def test_the_app_itself_refuses_a_malformed_content_length(tmp_path, monkeypatch, length):
+    """h11 happens to refuse 5000 digits before the app sees them; servers that pass the
+    header on (or a proxy that does) must not turn it into a 500."""
+    from repairs import settings
+    from repairs.app import create_app
+
+    monkeypatch.setenv("REPAIRS_DB", str(tmp_path / "repairs.sqlite3"))
+    monkeypatch.setenv("REPAIRS_MAIL_DIR", str(tmp_path / "mail"))
+    app = create_app(settings.load())
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/repair-request",
+        "raw_path": b"/api/repair-request",
+        "query_string": b"",
+        "root_path": "",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", length),
+        ],
+    }
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    run_in_thread = threading.Thread(target=asyncio.run, args=(app(scope, receive, send),))
+    run_in_thread.start()
+    run_in_thread.join()
+    assert sent and sent[0]["type"] == "http.response.start"
+    assert 400 <= sent[0]["status"] < 500

@@ -10,7 +10,7 @@ import pytest
 
 from repairs import store
 from repairs.validation import RepairForm
-from repairs.writer import Writer
+from repairs.writer import Writer, WriteRefused
 
 
 @pytest.fixture
@@ -79,3 +79,57 @@ def test_a_failing_job_does_not_undo_the_others(writer, tmp_path):
     assert conn.execute("SELECT count(*) FROM requests").fetchone() == (6,)
     assert conn.execute("SELECT last FROM ref_counters").fetchone() == (6,)
     conn.close()
+
+
+def test_an_exception_or_a_failing_rollback_answers_the_callers_and_the_writer_goes_on(
+    writer, monkeypatch
+):
+    """Not a database error (a bug, a closed connection): the callers get WriteRefused."""
+    real_insert = store.insert_requests
+
+    def faulty(conn, forms):
+        if forms[0].name == "Klant 1":
+            conn.close()  # so the ROLLBACK after the exception fails too
+        if forms[0].name in ("Klant 0", "Klant 1"):
+            raise RuntimeError("boom")
+        return real_insert(conn, forms)
+
+    monkeypatch.setattr(store, "insert_requests", faulty)
+
+    async def one_by_one():
+        outcomes = []
+        for n in range(3):
+            try:
+                outcomes.append(await writer.insert(form(n)))
+            except WriteRefused as e:
+                outcomes.append(e)
+        return outcomes
+
+    refused_0, refused_1, ref = run_async(one_by_one)
+    assert isinstance(refused_0, WriteRefused) and "boom" in str(refused_0)
+    assert isinstance(refused_1, WriteRefused)
+    assert ref.startswith("R-") and writer.dead is None
+
+
+def test_a_writer_that_cannot_reopen_gives_up_and_refuses_everyone(tmp_path, monkeypatch):
+    fatal = []
+    w = Writer(tmp_path / "repairs.sqlite3", on_fatal=fatal.append)
+    w.start()
+
+    def broken(conn, forms):
+        conn.close()
+        monkeypatch.setattr(store, "connect", lambda path: (_ for _ in ()).throw(OSError("gone")))
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(store, "insert_requests", broken)
+
+    async def burst():
+        return await asyncio.gather(*(w.insert(form(n)) for n in range(5)), return_exceptions=True)
+
+    outcomes = run_async(burst)
+    assert all(isinstance(o, WriteRefused) for o in outcomes)
+    assert fatal and isinstance(w.dead, OSError)
+    with pytest.raises(WriteRefused):
+        w.call(lambda conn: None)  # at once, not after a timeout
+    assert isinstance(run_async(burst)[0], WriteRefused)
+    w.stop()

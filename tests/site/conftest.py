@@ -273,6 +273,7 @@ CHANGED_SETTINGS = {
         "raw_log_retention_days": 11,
         "anonymised_log_retention_days": 19,
         "closed_request_retention_months": 17,
+        "open_request_retention_months": 5,
         "newsletter": True,
     },
 }

@@ -48,6 +48,7 @@ def statement_patterns(privacy: config.Privacy, lang: str) -> dict[str, str]:
             rf"\b{privacy.anonymised_log_retention_days}\s+{DAYS[lang]}\b"
         ),
         "request retention": rf"\b{privacy.closed_request_retention_months}\s+{MONTHS[lang]}\b",
+        "open request retention": rf"\b{privacy.open_request_retention_months}\s+{MONTHS[lang]}\b",
     }
 
 
