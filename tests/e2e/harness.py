@@ -63,7 +63,7 @@ def load_render():
 
 
 def security_headers() -> dict[str, str]:
-    """The headers deploy/nginx/security-headers.conf adds, as the tests expect them."""
+    """The headers nginx's rendered security-headers.conf adds (form_action a path)."""
     return load_render().security_headers()
 
 
