@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from jinja2 import ChoiceLoader, Environment, PackageLoader
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from repairs.settings import Settings
-from shop.site import LANGUAGES, PAGE_PATHS, feed_path, page_path
+from shop.site import LANGUAGES, PAGE_PATHS, THEME, feed_path, page_path
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 REF_PATTERN = re.compile(r"R-\d{4}-\d{4,9}")
 
 
@@ -21,7 +23,7 @@ class Pages:
         # Pelican's own whitespace settings, plus autoescape: the handler shows visitor input.
         self.env = Environment(
             loader=ChoiceLoader(
-                [PackageLoader("repairs", "templates"), PackageLoader("shop", "theme/templates")]
+                [FileSystemLoader(TEMPLATES), FileSystemLoader(THEME / "templates")]
             ),
             autoescape=True,
             auto_reload=False,
