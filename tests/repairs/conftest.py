@@ -115,15 +115,6 @@ def smtp_env(sink: SMTPSink) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def running_handlers() -> Iterator[list[Handler]]:
-    """Every handler a test started; stopped before any SMTP sink goes down."""
-    handlers: list[Handler] = []
-    yield handlers
-    for handler in handlers:
-        handler.stop()
-
-
 @pytest.fixture(scope="session")
 def uncapped_shop_toml(tmp_path_factory) -> Path:
     """The repo's shop.toml without the hourly cap: most tests post more than it allows."""
@@ -149,17 +140,6 @@ def start_handler(tmp_path, running_handlers, uncapped_shop_toml) -> Iterator:
         return handler
 
     return start
-
-
-@pytest.fixture
-def smtp_sink(running_handlers) -> Iterator[SMTPSink]:
-    """The shared sink, torn down only after the handlers mailing to it have stopped."""
-    sink = SMTPSink()
-    sink.start()
-    yield sink
-    for handler in running_handlers:
-        handler.stop()
-    sink.stop()
 
 
 @pytest.fixture
