@@ -56,6 +56,39 @@ def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
 
 
+# A repair request the handler accepts.
+VALID = {
+    "name": "Jan Jansen",
+    "company": "",
+    "address": "Dorpsstraat 1\n1234 AB Ergens",
+    "email": "jan@example.nl",
+    "phone": "06 12345678",
+    "device": "Laptop",
+    "description": "Start niet meer op na een update.",
+    "lang": "nl",
+    "website": "",
+}
+
+
+def form(**changes: str) -> dict[str, str]:
+    """The valid form with some fields changed; a value of None drops the field."""
+    data = {**VALID, **changes}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def smtp_env(sink: SMTPSink) -> dict[str, str]:
+    """The REPAIRS_* environment of a handler mailing to `sink`, retrying fast, no client limits."""
+    return {
+        "REPAIRS_SMTP_HOST": "127.0.0.1",
+        "REPAIRS_SMTP_PORT": str(sink.port),
+        "REPAIRS_SMTP_TLS": "none",
+        "REPAIRS_OWNER_EMAIL": "owner@itfixe.example",
+        "REPAIRS_RETRY_MAX_SECONDS": "1",
+        "REPAIRS_CLIENT_LIMIT": "0",
+        "REPAIRS_RECIPIENT_LIMIT": "0",
+    }
+
+
 def write_shop_toml(path: Path, **sections: dict) -> Path:
     """Copy the repo's shop.toml to `path`, with keys of `sections` replaced."""
     import tomllib

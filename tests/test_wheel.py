@@ -19,22 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import ROOT, SMTPSink, free_port, wait_for_port, write_shop_toml
+from support import ROOT, form, free_port, smtp_env, wait_for_port, write_shop_toml
 
 from shop.headers import security_headers
 
 NOT_SOURCE = (".git", ".venv", ".cache", ".demo", "output", "test-artifacts", "build", "*.egg-info")
 PIP = [sys.executable, "-m", "pip", "-q"]
-VALID_FORM = {
-    "name": "Jan Jansen",
-    "address": "Dorpsstraat 1\n1234 AB Ergens",
-    "email": "jan@example.nl",
-    "phone": "06 12345678",
-    "device": "Laptop",
-    "description": "Start niet meer op na een update.",
-    "lang": "nl",
-    "website": "",
-}
 
 
 @pytest.fixture(scope="module")
@@ -97,23 +87,18 @@ def test_the_checkout_is_not_what_runs(installed, tmp_path):
     assert default == str(tmp_path / "shop.toml")
 
 
-def test_installed_handler_answers_with_themed_pages(installed, tmp_path):
+def test_installed_handler_answers_with_themed_pages(installed, tmp_path, smtp_sink):
     (tmp_path / "etc").mkdir()
     shop_toml = write_shop_toml(
         tmp_path / "etc" / "shop.toml", repairs={"accepted_requests_per_hour": 0}
     )
-    sink = SMTPSink()
-    sink.start()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REPAIRS_", "SHOP_"))}
     env.update(
         SHOP_CONFIG=str(shop_toml),
         REPAIRS_DB=str(tmp_path / "repairs.sqlite3"),
-        REPAIRS_SMTP_HOST="127.0.0.1",
-        REPAIRS_SMTP_PORT=str(sink.port),
-        REPAIRS_SMTP_TLS="none",
-        REPAIRS_OWNER_EMAIL="owner@itfixe.example",
+        **smtp_env(smtp_sink),
     )
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
@@ -126,18 +111,17 @@ def test_installed_handler_answers_with_themed_pages(installed, tmp_path):
         )
     try:
         wait_for_port(port, proc, "repairs serve", log)
-        wrong = httpx.post(url + "/api/repair-request", data={**VALID_FORM, "email": "geen"})
+        wrong = httpx.post(url + "/api/repair-request", data=form(email="geen"))
         assert wrong.status_code == 422, log.read_text()
         assert 'href="/theme/css/style.css"' in wrong.text  # the site's base.html
         csp = security_headers()["Content-Security-Policy"]
         assert wrong.headers["content-security-policy"] == csp  # shop.headers, in the wheel
-        sent = httpx.post(url + "/api/repair-request", data=VALID_FORM, follow_redirects=True)
+        sent = httpx.post(url + "/api/repair-request", data=form(), follow_redirects=True)
         assert sent.status_code == 200 and "R-" in sent.text, log.read_text()
         assert 'href="/theme/css/style.css"' in sent.text
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
-        sink.stop()
 
 
 def test_installed_analytics_reports_a_small_log(installed, tmp_path):

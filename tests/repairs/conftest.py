@@ -14,25 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import ROOT, SMTPSink, free_port, write_shop_toml
-
-VALID = {
-    "name": "Jan Jansen",
-    "company": "",
-    "address": "Dorpsstraat 1\n1234 AB Ergens",
-    "email": "jan@example.nl",
-    "phone": "06 12345678",
-    "device": "Laptop",
-    "description": "Start niet meer op na een update.",
-    "lang": "nl",
-    "website": "",
-}
-
-
-def form(**changes: str) -> dict[str, str]:
-    """The valid form with some fields changed; a value of None drops the field."""
-    data = {**VALID, **changes}
-    return {k: v for k, v in data.items() if v is not None}
+from support import ROOT, SMTPSink, form, free_port, smtp_env, write_shop_toml
 
 
 class Handler:
@@ -101,18 +83,6 @@ class Handler:
             return conn.execute(sql, args).fetchall()
         finally:
             conn.close()
-
-
-def smtp_env(sink: SMTPSink) -> dict[str, str]:
-    return {
-        "REPAIRS_SMTP_HOST": "127.0.0.1",
-        "REPAIRS_SMTP_PORT": str(sink.port),
-        "REPAIRS_SMTP_TLS": "none",
-        "REPAIRS_OWNER_EMAIL": "owner@itfixe.example",
-        "REPAIRS_RETRY_MAX_SECONDS": "1",
-        "REPAIRS_CLIENT_LIMIT": "0",
-        "REPAIRS_RECIPIENT_LIMIT": "0",
-    }
 
 
 @pytest.fixture(scope="session")
