@@ -1,6 +1,6 @@
 """Pelican settings for development builds; the shop's facts come from shop.toml."""
 
-from shop import config, hours, site
+from shop import config, headers, hours, site
 
 SHOP_CONFIG = config.load()
 SHOP = SHOP_CONFIG.as_dict()
@@ -9,13 +9,15 @@ SITENAME = SHOP_CONFIG.business.trade_name
 SITEURL = ""
 RELATIVE_URLS = False
 PATH = "content"
-THEME = "theme"
+THEME = str(site.THEME)
 THEME_STATIC_DIR = "theme"
 TIMEZONE = "Europe/Amsterdam"
 DEFAULT_LANG = site.DEFAULT_LANG
 LANGUAGES = site.LANGUAGES
 SITE_PAGES = site.PAGE_PATHS  # page key -> {lang: path}; templates link with it
 FORM_ACTION = SHOP_CONFIG.site.form_action
+# content/extra/_headers lists them for static hosts; shop/headers.py is their one home.
+SECURITY_HEADERS = headers.security_headers(FORM_ACTION)
 _b = SHOP_CONFIG.business
 ROUTE_URL = site.route_url(_b.geo or f"{_b.street}, {_b.postcode} {_b.city}, {_b.country}")
 
@@ -29,7 +31,7 @@ PAGE_PATHS = ["pages"]
 ARTICLE_TRANSLATION_ID = "key"  # shop.pelican_plugin defaults it to the slug
 AUTHOR = SITENAME  # feeds name an author for every entry
 DEFAULT_CATEGORY = "news"
-DIRECT_TEMPLATES = ["sitemap"]  # theme/templates/sitemap.html
+DIRECT_TEMPLATES = ["sitemap"]  # shop/theme/templates/sitemap.html
 SITEMAP_SAVE_AS = "sitemap.xml"
 FEED_ALL_ATOM = None
 CATEGORY_FEED_ATOM = None

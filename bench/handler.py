@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.util
 import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
+
 BARE_PATH = "/bench/bare-303"
 CHECKS_PATH = "/bench/checks-303"
 FORM_PATH = "/api/repair-request"
@@ -182,23 +183,12 @@ def summary(runs: list[dict]) -> dict:
 # --- the run ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit("the benchmark server exited early")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit("the benchmark server did not start")
+def test_support():
+    """tests/support.py (ports), loaded by path: tests/ on sys.path would shadow `repairs`."""
+    spec = importlib.util.spec_from_file_location("support", ROOT / "tests" / "support.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(clients: int, seconds: float, rounds: int) -> dict:
@@ -207,14 +197,21 @@ def run(clients: int, seconds: float, rounds: int) -> dict:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="repairs-bench-") as tmp:
         db = Path(tmp) / "repairs.sqlite3"
-        port = free_port()
+        support = test_support()
+        port = support.free_port()
         env = {**os.environ, "REPAIRS_DB": str(db), "REPAIRS_MAIL_DIR": str(Path(tmp) / "mail")}
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port)], cwd=ROOT, env=env
-        )
+        log = Path(tmp) / "server.log"
+        with open(log, "wb") as out:
+            server = subprocess.Popen(
+                [sys.executable, __file__, "--serve", str(port)],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=out,
+            )
         runs: dict[str, list[dict]] = {name: [] for name in ENDPOINTS}
         try:
-            wait_for_port(port, server)
+            support.wait_for_port(port, server, "the benchmark server", log)
             warmup = [
                 timed_load(server.pid, port, p, clients, 1.0, counter) for p in ENDPOINTS.values()
             ]

@@ -27,7 +27,6 @@ import click
 
 DEPLOY = Path(__file__).resolve().parent
 NGINX_TEMPLATES = DEPLOY / "nginx"
-SECURITY_HEADERS = NGINX_TEMPLATES / "security-headers.conf"
 LOGROTATE_TEMPLATE = DEPLOY / "logrotate" / "itfixe.template"
 
 SITE_ROOT = "/var/www/itfixe"
@@ -47,10 +46,6 @@ _SALT_CHARS = string.ascii_letters + string.digits + "./"
 LOOPBACK_ONLY = "    allow 127.0.0.1;\n    allow ::1;\n    deny all;"
 LOG_FORMATS = {"combined": "combined", "anonymised": "itfixe_anonymised"}
 ACCESS_LOG_FILES = {"combined": "access.log", "anonymised": "access-anonymised.log"}
-ADD_HEADER = re.compile(
-    r"""^\s*add_header\s+(?P<name>[\w-]+)\s+(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s;]+)""",
-    re.M,
-)
 
 
 class RenderError(ValueError):
@@ -185,52 +180,45 @@ def error_log_line(log_dir: str, formats: Iterable[str]) -> str:
     return f"error_log {log_dir}/error.log{level};"
 
 
-def security_headers(snippet: Path | None = None) -> dict[str, str]:
-    """Header name -> value of every `add_header` line in the security-headers snippet."""
-    snippet = snippet or SECURITY_HEADERS
-    found = {}
-    for match in ADD_HEADER.finditer(snippet.read_text(encoding="utf-8")):
-        value = match["value"]
-        if value[:1] in "\"'" and value[-1:] == value[:1]:
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        found[match["name"]] = value
-    if not found:
-        raise RenderError(f"{snippet}: no add_header lines")
-    return found
+SNIPPET_INTRO = """\
+# Security headers for the ITfixe site: rendered by deploy/render.py from shop/headers.py (the
+# same set as `_headers` for static hosts and the form handler's); edit that, not this file.
+# Include it in the server block (and again in any location that has add_header of its own:
+# nginx drops inherited add_header directives in a block that defines any).
+# `always` sends them on error pages (404.html) too.
+"""
 
 
-def with_form_origin(snippet: str, form_action: str) -> str:
-    """The snippet with the handler's origin in CSP form-action when it runs on another host."""
-    origin = origin_of(form_action)
-    if not origin:
-        return snippet
-    if "form-action 'self'" not in snippet:
-        raise RenderError("security-headers.conf: no \"form-action 'self'\" to extend")
-    return snippet.replace("form-action 'self'", f"form-action 'self' {origin}")
+def security_headers(form_action: str = "") -> dict[str, str]:
+    """Header name -> value that nginx sends (shop.headers' set for this form_action)."""
+    from shop.headers import security_headers
+
+    return security_headers(form_action)
 
 
-def hide_upstream_headers(snippet: Path) -> str:
+def header_snippet(headers: dict[str, str], intro: str) -> str:
+    """An nginx snippet that adds `headers` on every answer."""
+    lines = [f'add_header {name} "{value}" always;' for name, value in headers.items()]
+    return intro + "\n".join(lines) + "\n"
+
+
+def hide_upstream_headers(headers: dict[str, str]) -> str:
     """`proxy_hide_header` for every header the security-headers snippet adds."""
-    names = security_headers(snippet)
-    return "\n".join(f"    proxy_hide_header {name};" for name in names)
+    return "\n".join(f"    proxy_hide_header {name};" for name in headers)
 
 
-def stats_header_snippets(site_snippet: Path) -> dict[str, str]:
-    """stats-headers.conf and stats-dashboard-headers.conf from the site's rendered snippet."""
+def stats_header_snippets(site: dict[str, str]) -> dict[str, str]:
+    """stats-headers.conf and stats-dashboard-headers.conf from the site's headers."""
     from analytics.headers import stats_headers
 
-    site = security_headers(site_snippet)
     snippets = {}
     for name, dashboard in (("stats-headers.conf", False), ("stats-dashboard-headers.conf", True)):
-        headers = stats_headers(site, dashboard=dashboard)
-        lines = [f'add_header {header} "{value}" always;' for header, value in headers.items()]
         what = "GoAccess's dashboard" if dashboard else "the owner's statistics under /stats/"
-        snippets[name] = (
+        intro = (
             f"# Headers for {what}: rendered by deploy/render.py from\n"
-            "# security-headers.conf and analytics/headers.py; edit those, not this file.\n"
-            + "\n".join(lines)
-            + "\n"
+            "# shop/headers.py and analytics/headers.py; edit those, not this file.\n"
         )
+        snippets[name] = header_snippet(stats_headers(site, dashboard=dashboard), intro)
     return snippets
 
 
@@ -257,16 +245,13 @@ def render_nginx(
     acme_root: str = ACME_ROOT,
     stats_root: str = STATS_ROOT,
     stats_passwords: str = STATS_PASSWORDS,
-    headers_snippet: Path | None = None,
 ) -> Path:
     """Write the nginx files into `out`; return the file to enable (itfixe.conf).
 
     With `listen` (e.g. "127.0.0.1:8080") the site is served over plain HTTP there
     (itfixe-local.conf); without it, the HTTPS config for the real host.
     """
-    snippet = headers_snippet or SECURITY_HEADERS
-    if not snippet.is_file():
-        raise RenderError(f"{snippet}: missing (the site's security headers snippet)")
+    headers = security_headers(shop.site.form_action)
     out = out.resolve()
     access_logs = tuple(access_logs)
     names = list(server_names) or [default_server_name(shop)]
@@ -276,7 +261,7 @@ def render_nginx(
         "HANDLER_ADDR": handler,
         "LOG_DIR": log_dir.rstrip("/"),
         "ACCESS_LOG": access_log_lines(log_dir.rstrip("/"), access_logs),
-        "HIDE_UPSTREAM_HEADERS": hide_upstream_headers(snippet),
+        "HIDE_UPSTREAM_HEADERS": hide_upstream_headers(headers),
         "ERROR_LOG": error_log_line(log_dir.rstrip("/"), access_logs),
         "IP_MASK_RULES": ip_mask_rules(shop.privacy.ipv4_prefix, shop.privacy.ipv6_prefix),
         "SERVER_NAME": names[0],
@@ -295,10 +280,9 @@ def render_nginx(
         text = render_template(NGINX_TEMPLATES / f"{name}.template", values)
         (out / name).write_text(text, encoding="utf-8")
     (out / "security-headers.conf").write_text(
-        with_form_origin(snippet.read_text(encoding="utf-8"), shop.site.form_action),
-        encoding="utf-8",
+        header_snippet(headers, SNIPPET_INTRO), encoding="utf-8"
     )
-    for name, text in stats_header_snippets(out / "security-headers.conf").items():
+    for name, text in stats_header_snippets(headers).items():
         (out / name).write_text(text, encoding="utf-8")
     return out / main
 
@@ -375,11 +359,14 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def origin_problems(shop, env: dict[str, str], site: Path | None = None) -> list[str]:
     """Where the site, its CSP and the handler's allowed origins disagree (empty: they agree)."""
+    from repairs.settings import default_origins
+    from shop.headers import origin_of
+
     site_origin = origin_of(shop.site.url)
     site_url = env.get("REPAIRS_SITE_URL", "").strip().rstrip("/")
     allowed = [o.strip().rstrip("/") for o in env.get("REPAIRS_ALLOWED_ORIGINS", "").split(",")]
-    if not any(allowed):  # the handler's default: the site's own origins
-        allowed = [origin_of(site_url), site_origin]
+    if not any(allowed):
+        allowed = list(default_origins(site_url, shop.site.url))
     problems = []
     if site_origin not in allowed:
         problems.append(
@@ -398,6 +385,7 @@ def origin_problems(shop, env: dict[str, str], site: Path | None = None) -> list
 
 def built_site_problems(shop, site: Path) -> list[str]:
     """The built form posts to [site] form_action and the built CSP allows it."""
+    from shop.headers import origin_of
     from shop.site import page_path
 
     problems = []
@@ -413,12 +401,6 @@ def built_site_problems(shop, site: Path) -> list[str]:
     if not csp or needed not in csp[1].split():
         problems.append(f"{headers}: CSP form-action does not allow {needed}")
     return problems
-
-
-def origin_of(url: str) -> str:
-    """scheme://host[:port] of an absolute URL, "" for a path."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 @click.group()

@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from repairs import outbox, store
-from repairs.headers import SecurityHeaders, origin_of, preview_headers, security_headers
+from repairs.headers import SecurityHeaders, preview_headers, security_headers
 from repairs.limits import GlobalCap, RateLimiter, client_key
 from repairs.pages import Pages
 from repairs.settings import Settings
@@ -85,10 +85,7 @@ class RepairRequests:
         self.per_recipient = RateLimiter(settings.recipient_limit)
         self.accepted = GlobalCap(settings.shop.repairs.accepted_requests_per_hour)
         self.newsletter_offered = settings.shop.privacy.newsletter
-        default_origins = filter(
-            None, [origin_of(settings.site_url), origin_of(settings.shop.site.url)]
-        )
-        self.allowed_origins = frozenset(settings.allowed_origins or default_origins)
+        self.allowed_origins = settings.form_origins
         self.writer: Writer | None = None
         self.outbox: outbox.Outbox | None = None
         self.wake = asyncio.Event()

@@ -8,22 +8,23 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from repairs.settings import Settings
-from shop.config import ROOT
-from shop.site import LANGUAGES, PAGE_PATHS, feed_path, page_path
+from shop.site import LANGUAGES, PAGE_PATHS, THEME, feed_path, page_path
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-THEME_TEMPLATES = ROOT / "theme" / "templates"
 REF_PATTERN = re.compile(r"R-\d{4}-\d{4,9}")
 
 
 class Pages:
-    """Renders repairs/templates on top of the theme (base.html, repair_form.html)."""
+    """Renders repairs/templates on top of the site's theme (shop/theme: base.html, repair_form.html),
+    both package data, so an installed handler needs no checkout."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Pelican's own whitespace settings, plus autoescape: the handler shows visitor input.
         self.env = Environment(
-            loader=ChoiceLoader([FileSystemLoader(TEMPLATES), FileSystemLoader(THEME_TEMPLATES)]),
+            loader=ChoiceLoader(
+                [FileSystemLoader(TEMPLATES), FileSystemLoader(THEME / "templates")]
+            ),
             autoescape=True,
             auto_reload=False,
             trim_blocks=True,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shop import config as shop_config
+from shop.headers import origin_of
 
 TLS_MODES = ("none", "starttls", "tls")
 DEFAULT_SMTP_PORTS = {"none": 25, "starttls": 587, "tls": 465}
@@ -45,8 +46,9 @@ class Settings:
     smtp_timeout: float = 20.0
 
     @property
-    def delivers_to_folder(self) -> bool:
-        return self.mail_dir is not None
+    def form_origins(self) -> frozenset[str]:
+        """Origins whose pages may post the form: REPAIRS_ALLOWED_ORIGINS, else the site's own."""
+        return frozenset(self.allowed_origins or default_origins(self.site_url, self.shop.site.url))
 
 
 def load_db_path(env: Mapping[str, str] | None = None) -> Path:
@@ -117,6 +119,12 @@ def load(
         mail_attempts=_int(env, "REPAIRS_MAIL_ATTEMPTS", 40, 1, 1000),
         smtp_timeout=float(_int(env, "REPAIRS_SMTP_TIMEOUT", 20, 1, 300)),
     )
+
+
+def default_origins(site_url: str, shop_url: str) -> tuple[str, ...]:
+    """The handler's allowed origins when REPAIRS_ALLOWED_ORIGINS is unset: the site's own
+    (REPAIRS_SITE_URL's and shop.toml [site] url's)."""
+    return tuple(filter(None, (origin_of(site_url), origin_of(shop_url))))
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -183,11 +183,14 @@ def placeholders(shop: ShopConfig) -> list[str]:
 
 
 def default_path() -> Path:
-    """`$SHOP_CONFIG` if set, else `shop.toml` in the working directory, else the repo's."""
+    """`$SHOP_CONFIG` if set, else `shop.toml` in the working directory, else the checkout's
+    (only when running from one: an installed copy has no shop.toml next to its code)."""
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR])
     here = Path.cwd() / "shop.toml"
-    return here if here.is_file() else ROOT / "shop.toml"
+    if here.is_file() or not (ROOT / "pyproject.toml").is_file():
+        return here
+    return ROOT / "shop.toml"
 
 
 def load(path: str | os.PathLike | None = None) -> ShopConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlencode
 
 LANGUAGES = ("nl", "en")
@@ -9,6 +10,8 @@ DEFAULT_LANG = "nl"
 
 # page key -> {lang: path}. Content files name their key as `Slug:`; pelicanconf turns this
 # map into each page's url/save_as, so a page moves by editing one line here.
+# The site's Pelican theme, package data: the handler renders the same templates when installed.
+THEME = Path(__file__).resolve().parent / "theme"
 PAGE_PATHS: dict[str, dict[str, str]] = {
     "home": {"nl": "/", "en": "/en/"},
     "services": {"nl": "/diensten/", "en": "/en/services/"},

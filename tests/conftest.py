@@ -49,8 +49,21 @@ def page(browser):
 
 
 @pytest.fixture
-def smtp_sink() -> Iterator[SMTPSink]:
+def running_handlers() -> Iterator[list]:
+    """Every server a test started that mails (anything with stop()); stopped after the test,
+    before any SMTP sink goes down."""
+    handlers: list = []
+    yield handlers
+    for handler in handlers:
+        handler.stop()
+
+
+@pytest.fixture
+def smtp_sink(running_handlers) -> Iterator[SMTPSink]:
+    """A real SMTP sink, torn down only after the handlers mailing to it have stopped."""
     sink = SMTPSink()
     sink.start()
     yield sink
+    for handler in running_handlers:
+        handler.stop()
     sink.stop()

@@ -8,8 +8,10 @@ import http.server
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -36,6 +38,55 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, log: Path, timeout=20.0) -> None:
+    """Block until something listens on loopback `port`; fail with the log if `proc` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}:\n{_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not listen on port {port}:\n{_tail(log)}")
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
+
+
+# A repair request the handler accepts.
+VALID = {
+    "name": "Jan Jansen",
+    "company": "",
+    "address": "Dorpsstraat 1\n1234 AB Ergens",
+    "email": "jan@example.nl",
+    "phone": "06 12345678",
+    "device": "Laptop",
+    "description": "Start niet meer op na een update.",
+    "lang": "nl",
+    "website": "",
+}
+
+
+def form(**changes: str) -> dict[str, str]:
+    """The valid form with some fields changed; a value of None drops the field."""
+    data = {**VALID, **changes}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def smtp_env(sink: SMTPSink) -> dict[str, str]:
+    """The REPAIRS_* environment of a handler mailing to `sink`, retrying fast, no client limits."""
+    return {
+        "REPAIRS_SMTP_HOST": "127.0.0.1",
+        "REPAIRS_SMTP_PORT": str(sink.port),
+        "REPAIRS_SMTP_TLS": "none",
+        "REPAIRS_OWNER_EMAIL": "owner@itfixe.example",
+        "REPAIRS_RETRY_MAX_SECONDS": "1",
+        "REPAIRS_CLIENT_LIMIT": "0",
+        "REPAIRS_RECIPIENT_LIMIT": "0",
+    }
 
 
 def write_shop_toml(path: Path, **sections: dict) -> Path:

@@ -11,15 +11,13 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from support import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port
+from support import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, wait_for_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 BIN = Path(sys.executable).parent
@@ -63,24 +61,8 @@ def load_render():
 
 
 def security_headers() -> dict[str, str]:
-    """The headers deploy/nginx/security-headers.conf adds, as the tests expect them."""
+    """The headers nginx's rendered security-headers.conf adds (form_action a path)."""
     return load_render().security_headers()
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, what: str, log: Path, timeout=20.0) -> None:
-    """Block until something listens on loopback `port`; fail with the log if `proc` died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{what} exited with {proc.returncode}:\n{_tail(log)}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not listen on port {port}:\n{_tail(log)}")
-
-
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -14,25 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import ROOT, SMTPSink, free_port, write_shop_toml
-
-VALID = {
-    "name": "Jan Jansen",
-    "company": "",
-    "address": "Dorpsstraat 1\n1234 AB Ergens",
-    "email": "jan@example.nl",
-    "phone": "06 12345678",
-    "device": "Laptop",
-    "description": "Start niet meer op na een update.",
-    "lang": "nl",
-    "website": "",
-}
-
-
-def form(**changes: str) -> dict[str, str]:
-    """The valid form with some fields changed; a value of None drops the field."""
-    data = {**VALID, **changes}
-    return {k: v for k, v in data.items() if v is not None}
+from support import ROOT, SMTPSink, form, free_port, smtp_env, write_shop_toml
 
 
 class Handler:
@@ -103,27 +85,6 @@ class Handler:
             conn.close()
 
 
-def smtp_env(sink: SMTPSink) -> dict[str, str]:
-    return {
-        "REPAIRS_SMTP_HOST": "127.0.0.1",
-        "REPAIRS_SMTP_PORT": str(sink.port),
-        "REPAIRS_SMTP_TLS": "none",
-        "REPAIRS_OWNER_EMAIL": "owner@itfixe.example",
-        "REPAIRS_RETRY_MAX_SECONDS": "1",
-        "REPAIRS_CLIENT_LIMIT": "0",
-        "REPAIRS_RECIPIENT_LIMIT": "0",
-    }
-
-
-@pytest.fixture
-def running_handlers() -> Iterator[list[Handler]]:
-    """Every handler a test started; stopped before any SMTP sink goes down."""
-    handlers: list[Handler] = []
-    yield handlers
-    for handler in handlers:
-        handler.stop()
-
-
 @pytest.fixture(scope="session")
 def uncapped_shop_toml(tmp_path_factory) -> Path:
     """The repo's shop.toml without the hourly cap: most tests post more than it allows."""
@@ -149,17 +110,6 @@ def start_handler(tmp_path, running_handlers, uncapped_shop_toml) -> Iterator:
         return handler
 
     return start
-
-
-@pytest.fixture
-def smtp_sink(running_handlers) -> Iterator[SMTPSink]:
-    """The shared sink, torn down only after the handlers mailing to it have stopped."""
-    sink = SMTPSink()
-    sink.start()
-    yield sink
-    for handler in running_handlers:
-        handler.stop()
-    sink.stop()
 
 
 @pytest.fixture

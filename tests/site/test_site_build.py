@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
 import pytest
-from support import ROOT
+from e2e.harness import load_render
 
 from shop.site import LANGUAGES, PAGE_PATHS
 
@@ -300,9 +300,13 @@ def test_headers_file_carries_the_security_headers(request, name):
 NGINX_HEADER = re.compile(r"""^\s*add_header\s+([\w-]+)\s+("[^"]*"|'[^']*'|[^\s;]+)""", re.M)
 
 
-def test_nginx_snippet_sends_the_same_headers(site):
-    """deploy/ gives nginx the same security headers as _headers gives static hosts."""
-    snippet = (ROOT / "deploy" / "nginx" / "security-headers.conf").read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", ["default", "changed"])
+def test_nginx_snippet_sends_the_same_headers(request, tmp_path, name):
+    """deploy/render.py gives nginx the same security headers as _headers gives static hosts,
+    for the same shop.toml (also when form_action is on another host)."""
+    site = request.getfixturevalue("site" if name == "default" else "changed_site")
+    load_render().render_nginx(tmp_path, site.shop)
+    snippet = (tmp_path / "security-headers.conf").read_text(encoding="utf-8")
     nginx = {
         name.lower(): value[1:-1] if value[0] in "\"'" else value
         for name, value in NGINX_HEADER.findall(snippet)
