@@ -39,6 +39,7 @@ def installed(tmp_path_factory) -> Path:
             *PIP,
             "wheel",
             "--no-deps",
+            "--no-build-isolation",  # the dev extra's setuptools: no index needed
             "--wheel-dir",
             str(work / "dist"),
             str(source),
