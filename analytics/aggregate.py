@@ -22,12 +22,12 @@ import pandas as pd
 import pyarrow as pa
 
 from analytics.classify import MAX_REQUESTS_PER_DAY
+from analytics.days import iso, today
 from analytics.distinct import encode
 from shop.site import PAGE_PATHS
 
 VISIT_GAP_SECONDS = 30 * 60
 TOP = 50
-EPOCH = dt.date(1970, 1, 1)
 TIDY_COLUMNS = ["day", "table", "key", "count", "visitors"]
 # Counted from requests alone: final as soon as a block is read, so they simply add up.
 REQUEST_TABLES = {"status_codes", "not_found", "_requests"}
@@ -541,10 +541,6 @@ def merge_tidy(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return merged.groupby(["day", "table", "key"], as_index=False)[["count", "visitors"]].sum()
 
 
-def iso(day: int) -> str:
-    return (EPOCH + dt.timedelta(days=int(day))).isoformat()
-
-
 def build_stats(
     tidy: pd.DataFrame,
     *,
@@ -556,7 +552,7 @@ def build_stats(
     """The stats dict (= stats.json) for days start..end of a tidy frame (all days by default)."""
     days = tidy["day"]
     if start is None:
-        start = int(days.min()) if len(days) else _today()
+        start = int(days.min()) if len(days) else today()
     if end is None:
         end = int(days.max()) if len(days) else start
     period = tidy[(days >= start) & (days <= end)]
@@ -668,7 +664,3 @@ def _tables(period: pd.DataFrame) -> dict:
         for item in tables[name]["rows"]:
             item["visits"] = int(rows.get(item["key"], 0))
     return tables
-
-
-def _today() -> int:
-    return (dt.date.today() - EPOCH).days

@@ -24,13 +24,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analytics.days import date_of
 from analytics.distinct import encode, map_distinct, unique_ints
+from analytics.files import write_whole
 from analytics.formats import Token
 from shop.config import LIMITS
 
 KEY_LIFETIME = dt.timedelta(hours=LIMITS["visitor_key_hours"])
 EARLIEST_ZONE = dt.timedelta(hours=14)
-EPOCH = dt.date(1970, 1, 1)
 # Free text (X-Forwarded-For, extra fields, junk request lines) is cut into tokens at these
 # characters; a token with an address hint (three dotted numbers, or two colons) is replaced by
 # the truncated address it holds, or masked whole when none parses.
@@ -66,17 +67,13 @@ def truncate_ip(ip: str, ipv4_prefix: int = 24, ipv6_prefix: int = 32) -> str | 
     return socket.inet_ntop(socket.AF_INET if bits == 32 else socket.AF_INET6, masked)
 
 
-def day_of(day: int) -> dt.date:
-    return EPOCH + dt.timedelta(days=int(day))
-
-
 def key_is_open(day: int, now: dt.datetime) -> bool:
     """True while `day`'s key may still be held: until 48 h after the day ends.
 
     Days are the log's local days; the earliest any local day can end is at UTC+14, so
     counting from there keeps a key no longer than 48 h in every time zone.
     """
-    end = dt.datetime.combine(day_of(day + 1), dt.time(), dt.UTC) - EARLIEST_ZONE
+    end = dt.datetime.combine(date_of(day + 1), dt.time(), dt.UTC) - EARLIEST_ZONE
     return now < end + KEY_LIFETIME
 
 
@@ -112,12 +109,8 @@ class DayKeys:
         if not self.keys:
             self.path.unlink(missing_ok=True)
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o600)
-            json.dump({str(d): k.hex() for d, k in sorted(self.keys.items())}, f)
-        os.replace(tmp, self.path)
+        stored = {str(d): k.hex() for d, k in sorted(self.keys.items())}
+        write_whole(self.path, json.dumps(stored), mode=0o600)
 
     def _forget_expired(self) -> None:
         self.keys = {d: k for d, k in self.keys.items() if self.is_open(d)}

@@ -7,7 +7,6 @@ import contextlib
 import ctypes
 import datetime as dt
 import itertools
-import os
 import smtplib
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import pyarrow as pa
 from analytics.formats import FormatError, get_format
 from analytics.read import expand_inputs, file_size
 from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE, ipv6_prefix_problem
+from shop.site import DEFAULT_LANG, LANGUAGES
 
 
 def _flat_memory() -> None:
@@ -198,8 +198,8 @@ def cli() -> None:
 )
 @click.option(
     "--lang",
-    type=click.Choice(["nl", "en"]),
-    default="nl",
+    type=click.Choice(LANGUAGES),
+    default=DEFAULT_LANG,
     show_default=True,
     help="Language of index.html.",
 )
@@ -414,7 +414,7 @@ def _write_outputs(stats: dict, out: Path, lang: str, anonymised_log) -> None:
     help="The last full week (Monday to Sunday) or calendar month, against the one before.",
 )
 @click.option(
-    "--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True,
+    "--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANG, show_default=True,
     help="Language of the mail.",
 )  # fmt: skip
 @click.option(
@@ -545,22 +545,20 @@ def _open_output(output: str):
         yield sys.stdout.buffer
         sys.stdout.flush()
         return
-    target = Path(output)
-    partial = target.with_name(f".{target.name}.part")
-    try:
-        if target.suffix == ".gz":
-            import gzip
+    from analytics.files import replaced_whole
 
-            with gzip.open(partial, "wb") as sink:
+    target = Path(output)
+    try:
+        with replaced_whole(target) as sink:
+            if target.suffix == ".gz":
+                import gzip
+
+                with gzip.GzipFile(target.name, "wb", fileobj=sink) as compressed:
+                    yield compressed
+            else:
                 yield sink
-        else:
-            with open(partial, "wb") as sink:
-                yield sink
-        os.replace(partial, target)
     except OSError as e:
         raise click.ClickException(f"{target}: cannot write ({e.strerror or e})") from None
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 @cli.command("purge-logs")

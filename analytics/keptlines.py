@@ -17,7 +17,7 @@ from typing import IO
 import numpy as np
 import pyarrow as pa
 
-from analytics.anonymise import day_of
+from analytics.days import date_of
 
 FOLDER = "anonymised"
 SUFFIX = ".log.gz"
@@ -43,7 +43,7 @@ class KeptLines:
         self._parts: dict[int, gzip.GzipFile] = {}
 
     def path(self, day: int) -> Path:
-        return self.folder / f"{day_of(day).isoformat()}{SUFFIX}"
+        return self.folder / f"{date_of(day).isoformat()}{SUFFIX}"
 
     def write(self, lines: pa.Array, day: np.ndarray) -> None:
         """Add `lines` (one per row, ending in a newline) to the files of their days."""

@@ -41,6 +41,7 @@ from analytics.anonymise import (
     split_query,
     strip_referrer,
 )
+from analytics.days import day_number
 from analytics.formats import LogFormat, get_format
 from analytics.keptlines import write_lines
 from analytics.read import (
@@ -57,7 +58,6 @@ from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE, Privacy
 
 COMBINED = get_format("combined")
 PAGE_METHODS = ("GET", "HEAD")
-EPOCH = dt.date(1970, 1, 1)
 PARSE_THREADS = 2
 
 
@@ -87,7 +87,6 @@ class Result:
     errors: list[str] = field(default_factory=list)
     lines: int = 0
     malformed: int = 0
-    written: int = 0
 
 
 class Pipeline:
@@ -186,7 +185,6 @@ class Pipeline:
                 write_lines(lines, self.o.anonymised_out)
             if self.o.kept_lines is not None:
                 self.o.kept_lines.write(lines, day)
-            r.written += len(day)
         if not self.o.aggregate:
             return
         status, size, method = rows["status_code"], rows["size"], rows["method"]
@@ -417,9 +415,9 @@ def report_period(
     if window_days is None:
         window_days = Privacy.anonymised_log_retention_days
     days = tidy["day"]
-    end = (until - EPOCH).days if until else (int(days.max()) if len(days) else None)
+    end = day_number(until) if until else (int(days.max()) if len(days) else None)
     if since:
-        start = (since - EPOCH).days
+        start = day_number(since)
     elif with_state and end is not None:
         start = max(int(days.min()), end - window_days + 1)
     else:

@@ -12,11 +12,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from analytics import charts
 from analytics.aggregate import DIRECT
+from analytics.files import write_whole
 from analytics.geoip import DBIP_DOWNLOAD
 from analytics.texts import COUNTRIES, DEVICES, MONTHS, STATUS, TEXT, WEEKDAYS
+from shop.site import LANGUAGES, TIME_ZONE
 
-LANGS = ("nl", "en")
-SHOP_TIMEZONE = ZoneInfo("Europe/Amsterdam")  # the site's TIMEZONE in pelicanconf.py
+LANGS = LANGUAGES
+SHOP_TIMEZONE = ZoneInfo(TIME_ZONE)
 TOP_ROWS = 10
 STYLESHEET = "report.css"  # written beside index.html
 # The top tables in page order: what people did first, then bots and errors in their own section.
@@ -47,8 +49,8 @@ def write_report(stats: dict, out_dir: Path, lang: str) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = render_report(stats, lang, present=set(os.listdir(out_dir)))
-    _write_whole(out_dir / STYLESHEET, render_stylesheet())
-    return _write_whole(out_dir / "index.html", html)
+    write_whole(out_dir / STYLESHEET, render_stylesheet())
+    return write_whole(out_dir / "index.html", html)
 
 
 def render_stylesheet() -> str:
@@ -61,14 +63,6 @@ def render_stylesheet() -> str:
             visitors_colour=charts.VISITORS_COLOUR,
         )
     )
-
-
-def _write_whole(target: Path, text: str) -> Path:
-    """Write via a hidden partial file, so a reader never sees half a file."""
-    partial = target.with_name(f".{target.name}.part")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(target)
-    return target
 
 
 def render_report(stats: dict, lang: str, present: set[str] = frozenset()) -> str:

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from analytics.aggregate import EVENT_COLUMNS, KEY_COLUMNS, REQUEST_TABLES, TIDY_COLUMNS, Vocabulary
 from analytics.anonymise import DayKeys, key_is_open
+from analytics.files import replaced_whole, write_whole
 from analytics.keydir import KeysDirError, check_outside, keys_file
 from analytics.read import ReadError, Source, open_stream
 from shop.config import LIMITS
@@ -51,8 +52,6 @@ class State:
     OPEN_KEYS = "open-visitors.parquet"
     OPEN_EVENTS = "open-pageviews.parquet"
 
-    LEGACY_KEYS = "day-keys.json"  # where earlier versions kept the hash keys
-
     def __init__(
         self, folder: Path, now: dt.datetime | None = None, keys_dir: Path | None = None
     ) -> None:
@@ -72,10 +71,6 @@ class State:
                 raise StateError(str(e)) from None
         path = keys_file(keys_dir, self.folder) if keys_dir is not None else None
         self.day_keys = DayKeys(path, self.now)
-        legacy = self.folder / self.LEGACY_KEYS
-        if legacy.is_file():  # moved to the keys folder (or memory), off the disk
-            self.day_keys.keys = {**DayKeys(legacy, self.now).keys, **self.day_keys.keys}
-            legacy.unlink()
         self.files: list[dict] = []
         path = self.folder / self.FILES
         if path.is_file():
@@ -175,7 +170,7 @@ class State:
             self._write(name, frame)
         cutoff = (self.now - FORGET_FILES_AFTER).date().isoformat()
         self.files = [r for r in self.files if r.get("seen", "") >= cutoff]
-        self._atomic(self.FILES, json.dumps(self.files, indent=1).encode())
+        write_whole(self.folder / self.FILES, json.dumps(self.files, indent=1))
         self.day_keys.save()
 
     def _read(self, name: str, columns: list[str]) -> pd.DataFrame:
@@ -188,14 +183,8 @@ class State:
             raise StateError(f"{path}: unreadable state file ({e})") from None
 
     def _write(self, name: str, frame: pd.DataFrame) -> None:
-        tmp = self.folder / (name + ".tmp")
-        frame.reset_index(drop=True).to_parquet(tmp, index=False)
-        os.replace(tmp, self.folder / name)
-
-    def _atomic(self, name: str, data: bytes) -> None:
-        tmp = self.folder / (name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, self.folder / name)
+        with replaced_whole(self.folder / name) as sink:
+            frame.reset_index(drop=True).to_parquet(sink, index=False)
 
 
 def _same_mark(record: dict, mark: dict) -> bool:

@@ -10,7 +10,8 @@ from email.utils import format_datetime, make_msgid
 
 import pandas as pd
 
-from analytics.aggregate import EPOCH, build_stats
+from analytics.aggregate import build_stats
+from analytics.days import day_number
 from analytics.report import _change, _display_key, _environment, _Formatter
 from analytics.texts import SUMMARY, TEXT
 
@@ -162,12 +163,12 @@ def counted(t: dict, key: str, n: int, fmt: _Formatter) -> str:
 
 
 def _stats(tidy: pd.DataFrame, start: dt.date, end: dt.date) -> dict:
-    return build_stats(tidy, settings={}, start=(start - EPOCH).days, end=(end - EPOCH).days)
+    return build_stats(tidy, settings={}, start=day_number(start), end=day_number(end))
 
 
 def _has_data(tidy: pd.DataFrame, start: dt.date, end: dt.date) -> bool:
     days = tidy["day"]
-    return bool(((days >= (start - EPOCH).days) & (days <= (end - EPOCH).days)).any())
+    return bool(((days >= day_number(start)) & (days <= day_number(end))).any())
 
 
 def _rows(stats: dict, table: str) -> list[dict]:
