@@ -12,7 +12,7 @@ import pandas as pd
 
 from analytics.aggregate import build_stats
 from analytics.days import day_number
-from analytics.report import _change, _display_key, _environment, _Formatter
+from analytics.report import Formatter, compared, display_key, environment
 from analytics.texts import SUMMARY, TEXT
 
 PERIODS = ("week", "month")
@@ -40,12 +40,12 @@ def period_before(today: dt.date, period: str) -> tuple[dt.date, dt.date]:
     raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
 
 
-def figures(now: dict, before: dict, fmt: _Formatter, t: dict) -> list[dict]:
+def figures(now: dict, before: dict, fmt: Formatter, t: dict) -> list[dict]:
     """Visitors, pageviews and repair requests, each with its change against the period before."""
     rows = []
     for key in FIGURES:
         value, previous = now.get(key, 0), before.get(key, 0) if before else None
-        change = _change(value, previous, fmt, TEXT[fmt.lang])
+        change = compared(value, previous, fmt, TEXT[fmt.lang])
         rows.append(
             {
                 "label": t[f"figure_{key}"],
@@ -58,7 +58,7 @@ def figures(now: dict, before: dict, fmt: _Formatter, t: dict) -> list[dict]:
     return rows
 
 
-def notable(now: dict, before: dict, fmt: _Formatter, t: dict) -> list[str]:
+def notable(now: dict, before: dict, fmt: Formatter, t: dict) -> list[str]:
     """What is worth a look: a new referrer in the top 5, a jump in 404s, no data at all."""
     notes = []
     if not now.get("requests"):
@@ -97,7 +97,7 @@ def compose(
     now = _stats(tidy, start, end)
     # {} when the counts do not reach back that far: no change to show then
     before = _stats(tidy, prev_start, prev_end) if _has_data(tidy, prev_start, prev_end) else {}
-    fmt, t = _Formatter(lang), SUMMARY[lang]
+    fmt, t = Formatter(lang), SUMMARY[lang]
     span = fmt.span(start.isoformat(), end.isoformat(), year=True)
     if period == "week":
         title = t["title_week"].format(week=start.isocalendar().week, span=span)
@@ -118,7 +118,7 @@ def compose(
         "pages": [(row["key"], fmt.int(row["count"])) for row in _rows(now, "pages")[:TOP]],
         "sources": [
             (
-                _display_key("sources", row["key"], lang, report_t),
+                display_key("sources", row["key"], lang, report_t),
                 fmt.int(row["count"]),
                 fmt.int(conversions.get(row["key"], 0)),
             )
@@ -127,7 +127,7 @@ def compose(
         "notes": notable(now, before, fmt, t),
         "report_url": site_url.rstrip("/") + "/stats/",
     }
-    env = _environment()
+    env = environment()
     subject = t["subject"].format(
         shop=shop_name,
         title=title,
@@ -156,7 +156,7 @@ def message(summary: Summary, sender, to: str) -> EmailMessage:
     return msg
 
 
-def counted(t: dict, key: str, n: int, fmt: _Formatter) -> str:
+def counted(t: dict, key: str, n: int, fmt: Formatter) -> str:
     """`1 bezoeker`, `3 bezoekers`: the text for one or for more (or none)."""
     one, more = t[key]
     return one if n == 1 else more.format(n=fmt.int(n))

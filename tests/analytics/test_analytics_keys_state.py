@@ -143,9 +143,9 @@ def past_state(tmp_path, write_log, line):
     folder = tmp_path / "state"
     then = dt.datetime.combine(PAST, dt.time(20), dt.UTC)
     state = State(folder, now=then, keys_dir=keydir.private_folder(tmp_path / "keys"))
-    run = pipeline.Pipeline(pipeline.Options(day_keys=state.day_keys, offsets=state))
-    run.run(expand_inputs([str(log)])[0])
-    pipeline.finish(run, state)
+    reading = pipeline.Pipeline(pipeline.Options(state=state))
+    reading.read(expand_inputs([str(log)])[0])
+    pipeline.finish(reading)
     assert len(pd.read_parquet(folder / State.OPEN_KEYS)) == 5
     return folder
 
