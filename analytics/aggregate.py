@@ -3,7 +3,7 @@
 Each block adds small partial frames: request-level counts (status codes, 404 paths, bandwidth),
 one row per (day, visitor key) with its request count and bot signals, and one row per candidate
 pageview (a few integer codes). At the end, visitor keys that behaved like bots are dropped, visits
-are cut at 30 minutes idle, and everything becomes a tidy per-day frame `day, table, key, count,
+are cut at 30 minutes idle, and everything becomes a counts per-day frame `day, table, key, count,
 visitors` that sums across runs, from which the stats dict is built.
 """
 
@@ -28,7 +28,7 @@ from shop.site import PAGE_PATHS
 
 VISIT_GAP_SECONDS = 30 * 60
 TOP = 50
-TIDY_COLUMNS = ["day", "table", "key", "count", "visitors"]
+COUNT_COLUMNS = ["day", "table", "key", "count", "visitors"]
 # Counted from requests alone: final as soon as a block is read, so they simply add up.
 REQUEST_TABLES = {"status_codes", "not_found", "_requests"}
 # What each table counts, for the stats dict.
@@ -163,7 +163,7 @@ class EventStore:
 
 
 class Aggregator:
-    """Collects partial frames block by block; `tidy()` turns them into per-day counts."""
+    """Collects partial frames block by block; `pipeline.finish` turns them into per-day counts."""
 
     COMPACT_ROWS = 500_000
 
@@ -223,8 +223,8 @@ class Aggregator:
         self.key_parts = []
         return keys
 
-    def request_tidy(self, paths: Vocabulary) -> pd.DataFrame:
-        """Request-level tables (status codes, 404 paths, daily totals) as tidy rows."""
+    def request_counts(self, paths: Vocabulary) -> pd.DataFrame:
+        """Request-level tables (status codes, 404 paths, daily totals) as counts rows."""
         parts = [p for p in self.request_parts if len(p)]
         malformed = pd.DataFrame(
             {
@@ -236,7 +236,7 @@ class Aggregator:
             }
         )
         if not parts:
-            return _tidy(malformed)
+            return _as_counts(malformed)
         frame = pd.concat(parts, ignore_index=True)
         frame = frame.groupby(["day", "table", "key"], as_index=False)[["count"]].sum()
         # not_found keys are path codes until here
@@ -245,7 +245,7 @@ class Aggregator:
         frame.loc[nf, "key"] = paths.decode(frame.loc[nf, "key"].to_numpy(np.int64))
         frame.loc[~nf, "key"] = frame.loc[~nf, "key"].astype(str)
         frame["visitors"] = 0
-        return _tidy(pd.concat([frame, malformed], ignore_index=True))
+        return _as_counts(pd.concat([frame, malformed], ignore_index=True))
 
 
 def _request_tables(rows: pd.DataFrame) -> pd.DataFrame:
@@ -284,7 +284,7 @@ def combine_keys(parts: list[dict]) -> dict[str, np.ndarray]:
     }
 
 
-def visitor_tidy(
+def visitor_counts(
     keys: dict,
     bot_reason: np.ndarray,
     events: EventStore,
@@ -314,7 +314,7 @@ def visitor_tidy(
         chosen = human & np.isin(day, days)
         columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
         out.extend(_pageview_tables(columns, names, labels))
-    return _tidy(pd.concat(out, ignore_index=True))
+    return _as_counts(pd.concat(out, ignore_index=True))
 
 
 def _day_batches(day: np.ndarray, rows: int = 400_000) -> list[list[int]]:
@@ -517,10 +517,10 @@ def _totals(series, name: str, days=None) -> pd.DataFrame:
     return frame.assign(table="_visits", key=name)
 
 
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+def _as_counts(frame: pd.DataFrame) -> pd.DataFrame:
     if "visitors" not in frame:
         frame = frame.assign(visitors=0)
-    frame = frame[TIDY_COLUMNS].copy()
+    frame = frame[COUNT_COLUMNS].copy()
     frame["visitors"] = frame["visitors"].fillna(0).astype("int64")
     frame["count"] = frame["count"].astype("int64")
     frame["day"] = frame["day"].astype("int64")
@@ -528,32 +528,32 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def merge_tidy(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Sum tidy frames from several runs or blocks."""
+def merge_counts(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Sum counts frames from several runs or blocks."""
     frames = [f for f in frames if f is not None and len(f)]
     if not frames:
         return pd.DataFrame(
-            {c: pd.Series(dtype="int64" if c != "table" else object) for c in TIDY_COLUMNS}
+            {c: pd.Series(dtype="int64" if c != "table" else object) for c in COUNT_COLUMNS}
         )
     merged = pd.concat(frames, ignore_index=True)
     return merged.groupby(["day", "table", "key"], as_index=False)[["count", "visitors"]].sum()
 
 
 def build_stats(
-    tidy: pd.DataFrame,
+    counts: pd.DataFrame,
     *,
     settings: dict,
     start: int | None = None,
     end: int | None = None,
     undated_malformed: int = 0,
 ) -> dict:
-    """The stats dict (= stats.json) for days start..end of a tidy frame (all days by default)."""
-    days = tidy["day"]
+    """The stats dict (= stats.json) for days start..end of a counts frame (all days by default)."""
+    days = counts["day"]
     if start is None:
         start = int(days.min()) if len(days) else today()
     if end is None:
         end = int(days.max()) if len(days) else start
-    period = tidy[(days >= start) & (days <= end)]
+    period = counts[(days >= start) & (days <= end)]
     totals = _day_totals(period, start, end)
     sums = totals.sum()
     visits = int(sums["visits"])
@@ -596,7 +596,7 @@ def build_stats(
         for day, row in totals.iterrows()
     ]
     stats["monthly"] = _monthly(totals)
-    stats["previous"] = _previous(tidy, start, end)
+    stats["previous"] = _previous(counts, start, end)
     stats["tables"] = _tables(period)
     return stats
 
@@ -621,11 +621,11 @@ def _monthly(totals: pd.DataFrame) -> list[dict]:
     return [{"month": m, **{k: int(v) for k, v in row.items()}} for m, row in grouped.iterrows()]
 
 
-def _previous(tidy: pd.DataFrame, start: int, end: int) -> dict | None:
+def _previous(counts: pd.DataFrame, start: int, end: int) -> dict | None:
     length = end - start + 1
     p_start, p_end = start - length, start - 1
-    days = tidy["day"]
-    before = tidy[(days >= p_start) & (days <= p_end)]
+    days = counts["day"]
+    before = counts[(days >= p_start) & (days <= p_end)]
     if not len(before):
         return None
     sums = _day_totals(before, p_start, p_end).sum()

@@ -29,21 +29,19 @@ from analytics.aggregate import (
     Labels,
     Vocabulary,
     combine_keys,
-    merge_tidy,
-    visitor_tidy,
+    merge_counts,
+    visitor_counts,
 )
 from analytics.anonymise import (
     Anonymiser,
     Clients,
-    anonymised_lines,
-    anonymised_values,
     split_query,
     strip_referrer,
 )
+from analytics.anonymised_log import anonymised_lines, anonymised_values, write_lines
 from analytics.classify import Labeller
 from analytics.days import day_number
 from analytics.formats import LogFormat, get_format
-from analytics.keptlines import write_lines
 from analytics.read import (
     MAX_LINE_BYTES,
     ReadError,
@@ -375,10 +373,10 @@ def finish(pipeline: Pipeline) -> pd.DataFrame:
         open_keys = _subset(keys, open_days)
         open_events = _subset({c: events.column(c) for c in EVENT_COLUMNS}, open_days)
     try:
-        derived = visitor_tidy(keys, bot_reason, events, names, labels)
+        derived = visitor_counts(keys, bot_reason, events, names, labels)
     finally:
         events.close()
-    counts = merge_tidy([aggregator.request_tidy(names["path"]), derived, stored])
+    counts = merge_counts([aggregator.request_counts(names["path"]), derived, stored])
     if state is not None:
         state.save(counts, derived_days, open_keys, open_events, names)
     return counts

@@ -23,10 +23,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from analytics.aggregate import EVENT_COLUMNS, KEY_COLUMNS, REQUEST_TABLES, TIDY_COLUMNS, Vocabulary
-from analytics.anonymise import DayKeys, key_is_open
+from analytics.aggregate import (
+    COUNT_COLUMNS,
+    EVENT_COLUMNS,
+    KEY_COLUMNS,
+    REQUEST_TABLES,
+    Vocabulary,
+)
 from analytics.files import replaced_whole, write_whole
-from analytics.keydir import KeysDirError, check_outside, keys_file
+from analytics.keydir import DayKeys, KeysDirError, check_outside, key_is_open, keys_file
 from analytics.read import ReadError, Source, open_stream
 from shop.config import LIMITS
 
@@ -135,7 +140,7 @@ class State:
     # --- counts --------------------------------------------------------------------------
     def load(self, names: dict[str, Vocabulary]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """Stored per-day counts, and the per-visitor rows of days still open (re-coded)."""
-        days = self._read(self.DAYS, TIDY_COLUMNS)
+        days = self._read(self.DAYS, COUNT_COLUMNS)
         keys = self._read(self.OPEN_KEYS, KEY_COLUMNS)
         events = self._read(self.OPEN_EVENTS, EVENT_COLUMNS)
         for frame in (keys, events):
@@ -152,7 +157,7 @@ class State:
 
     def save(
         self,
-        tidy: pd.DataFrame,
+        counts: pd.DataFrame,
         derived_days: set[int],
         open_keys: pd.DataFrame,
         open_events: pd.DataFrame,
@@ -160,8 +165,8 @@ class State:
     ) -> None:
         """Counts of closed days, per-visitor rows of open days, file offsets and day keys."""
         open_days = {d for d in derived_days if self.is_open(d)}
-        keep = tidy["table"].isin(REQUEST_TABLES) | ~tidy["day"].isin(open_days)
-        self._write(self.DAYS, tidy[keep])
+        keep = counts["table"].isin(REQUEST_TABLES) | ~counts["day"].isin(open_days)
+        self._write(self.DAYS, counts[keep])
         for name, frame in ((self.OPEN_KEYS, open_keys), (self.OPEN_EVENTS, open_events)):
             frame = frame[frame["day"].isin(open_days)].copy()
             for column in TEXT_COLUMNS:

@@ -86,7 +86,7 @@ def notable(now: dict, before: dict, fmt: Formatter, t: dict) -> list[str]:
 
 
 def compose(
-    tidy: pd.DataFrame, today: dt.date, period: str, lang: str, site_url: str, shop_name: str
+    counts: pd.DataFrame, today: dt.date, period: str, lang: str, site_url: str, shop_name: str
 ) -> Summary:
     """The summary of the last full `period` before `today` from per-day counts."""
     start, end = period_before(today, period)
@@ -94,9 +94,9 @@ def compose(
         prev_start, prev_end = start - dt.timedelta(days=7), start - dt.timedelta(days=1)
     else:
         prev_start, prev_end = period_before(start, "month")
-    now = _stats(tidy, start, end)
+    now = _stats(counts, start, end)
     # {} when the counts do not reach back that far: no change to show then
-    before = _stats(tidy, prev_start, prev_end) if _has_data(tidy, prev_start, prev_end) else {}
+    before = _stats(counts, prev_start, prev_end) if _has_data(counts, prev_start, prev_end) else {}
     fmt, t = Formatter(lang), SUMMARY[lang]
     span = fmt.span(start.isoformat(), end.isoformat(), year=True)
     if period == "week":
@@ -162,12 +162,12 @@ def counted(t: dict, key: str, n: int, fmt: Formatter) -> str:
     return one if n == 1 else more.format(n=fmt.int(n))
 
 
-def _stats(tidy: pd.DataFrame, start: dt.date, end: dt.date) -> dict:
-    return build_stats(tidy, settings={}, start=day_number(start), end=day_number(end))
+def _stats(counts: pd.DataFrame, start: dt.date, end: dt.date) -> dict:
+    return build_stats(counts, settings={}, start=day_number(start), end=day_number(end))
 
 
-def _has_data(tidy: pd.DataFrame, start: dt.date, end: dt.date) -> bool:
-    days = tidy["day"]
+def _has_data(counts: pd.DataFrame, start: dt.date, end: dt.date) -> bool:
+    days = counts["day"]
     return bool(((days >= day_number(start)) & (days <= day_number(end))).any())
 
 

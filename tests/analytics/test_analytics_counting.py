@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analytics import analyse
-from analytics.aggregate import TIDY_COLUMNS, build_stats
+from analytics.aggregate import COUNT_COLUMNS, build_stats
 from analytics.classify import MAX_REQUESTS_PER_DAY, bot_reasons
 from analytics.days import day_number
 from analytics.pipeline import report_period
@@ -138,8 +138,8 @@ def test_a_conversion_is_a_visit_with_an_accepted_request(
 
 
 def frame(rows: list[tuple]) -> pd.DataFrame:
-    """A tidy per-day frame from (day, table, key, count) rows."""
-    return pd.DataFrame([(*row, 0) for row in rows], columns=TIDY_COLUMNS)
+    """A counts per-day frame from (day, table, key, count) rows."""
+    return pd.DataFrame([(*row, 0) for row in rows], columns=COUNT_COLUMNS)
 
 
 DAY = day_number(dt.date(2026, 10, 21))
