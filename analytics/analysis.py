@@ -64,15 +64,25 @@ def analyse(
     since: dt.date | None = None,
     until: dt.date | None = None,
     state: PathLike | None = None,
-    **reading,
+    keys_dir: PathLike | None = None,
+    ipv4_prefix: int | None = None,
+    ipv6_prefix: int | None = None,
+    log_format: str | LogFormat | None = None,
+    geoip: PathLike | None = None,
+    shop: config.ShopConfig | None = None,
+    on_error: Callable[[str], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> dict:
     """The statistics of the logs at `paths` (files, globs, .gz, "-" for stdin), as in stats.json.
 
     `since`/`until`: the report period (default: every day read; with `state`, the last
-    shop.toml anonymised_log_retention_days). Other keyword arguments as for `count_days`.
+    shop.toml anonymised_log_retention_days). The other options are those of `count_days`.
     """
-    shop = reading.pop("shop", None) or config.load()
-    counts = count_days(paths, state=state, shop=shop, **reading)
+    shop = shop or config.load()
+    counts = count_days(
+        paths, state=state, keys_dir=keys_dir, ipv4_prefix=ipv4_prefix, ipv6_prefix=ipv6_prefix,
+        log_format=log_format, geoip=geoip, shop=shop, on_error=on_error, on_warning=on_warning,
+    )  # fmt: skip
     start, end = _period(counts, since, until, shop if state is not None else None)
     return _stats(counts, start, end)
 
@@ -86,18 +96,29 @@ def write_report_files(
     since: dt.date | None = None,
     until: dt.date | None = None,
     state: PathLike | None = None,
+    keys_dir: PathLike | None = None,
+    ipv4_prefix: int | None = None,
+    ipv6_prefix: int | None = None,
+    log_format: str | LogFormat | None = None,
+    geoip: PathLike | None = None,
+    shop: config.ShopConfig | None = None,
+    on_error: Callable[[str], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
-    **reading,
+    on_malformed: Callable[[str, str], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> Report:
     """Read the logs and write the report folder `out`: index.html and report.css, stats.json,
-    the CSVs and (with `goaccess`) goaccess.html from anonymised lines only."""
-    shop = reading.pop("shop", None) or config.load()
+    the CSVs and (with `goaccess`) goaccess.html from anonymised lines only. The options are
+    those of `analyse` and `count_days`."""
+    shop = shop or config.load()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with _anonymised_file(out, goaccess and state is None) as anonymised:
         counts = count_days(
-            paths, state=state, shop=shop, anonymised_out=anonymised, on_warning=on_warning,
-            **reading,
+            paths, state=state, keys_dir=keys_dir, ipv4_prefix=ipv4_prefix,
+            ipv6_prefix=ipv6_prefix, log_format=log_format, geoip=geoip, shop=shop,
+            anonymised_out=anonymised, on_error=on_error, on_warning=on_warning,
+            on_malformed=on_malformed, on_progress=on_progress,
         )  # fmt: skip
         start, end = _period(counts, since, until, shop if state is not None else None)
         stats = _stats(counts, start, end)
@@ -128,7 +149,15 @@ def count_days(
     on_progress: Callable[[int], None] | None = None,
 ) -> DayCounts:
     """Read the logs (with `state`: only their new lines) into per-day counts, the stored ones
-    included. Prefixes default to shop.toml [privacy]; `shop` defaults to shop.toml itself."""
+    included.
+
+    `state`: the folder that remembers what was read and keeps the counts (`keys_dir`: the
+    runtime folder for its day keys); `ipv4_prefix`/`ipv6_prefix`: bits of an address kept
+    (default: shop.toml [privacy]); `log_format`: a name or an nginx log_format string (default:
+    detected per file); `geoip`: a MaxMind .mmdb for countries; `shop`: a loaded shop.toml;
+    `anonymised_out`: a binary file for the anonymised lines; the `on_*` callbacks receive
+    error and warning messages, malformed lines (anonymised) and bytes read.
+    """
     shop = shop or config.load()
     ipv4 = shop.privacy.ipv4_prefix if ipv4_prefix is None else ipv4_prefix
     ipv6 = shop.privacy.ipv6_prefix if ipv6_prefix is None else ipv6_prefix
