@@ -184,34 +184,41 @@ def count_days(
         on_progress=on_progress,
         after_block=memory.release_freed(every=TRIM_BLOCKS),
     )
-    reading = pipeline.Pipeline(options)
-    try:
-        result = reading.read(sources)
-        memory.release_freed()()
-        frame = pipeline.finish(reading)
-        if kept is not None:
-            kept.commit()
-            window = shop.privacy.anonymised_log_retention_days
-            window_start, _ = pipeline.report_period(frame, window_days=window)
-            if window_start is not None:
-                kept.prune(window_start)
-    finally:
-        if kept is not None:
-            kept.discard()
-    settings = {
-        "ipv4_prefix": ipv4,
-        "ipv6_prefix": ipv6,
-        "geoip": Path(geoip).name if geoip is not None else None,
-        "geoip_attribution": countries.attribution if countries else None,
-    }
+    window = shop.privacy.anonymised_log_retention_days
+    result, frame = _read_and_finish(pipeline.Pipeline(options), sources, kept, window)
     return DayCounts(
         frame=frame,
         undated_malformed=result.aggregator.undated_malformed,
         lines=result.lines,
         malformed=result.malformed,
         errors=(*errors, *result.errors),
-        settings=settings,
+        settings={
+            "ipv4_prefix": ipv4,
+            "ipv6_prefix": ipv6,
+            "geoip": Path(geoip).name if geoip is not None else None,
+            "geoip_attribution": countries.attribution if countries else None,
+        },
     )
+
+
+def _read_and_finish(
+    reading: pipeline.Pipeline, sources: list[Source], kept: KeptLines | None, window_days: int
+) -> tuple[pipeline.Result, pd.DataFrame]:
+    """One pass and its per-day counts; the kept lines get this run's only once the state is
+    saved, and lose the days before the --state window."""
+    try:
+        result = reading.read(sources)
+        memory.release_freed()()
+        frame = pipeline.finish(reading)
+        if kept is not None:
+            kept.commit()
+            window_start, _ = pipeline.report_period(frame, window_days=window_days)
+            if window_start is not None:
+                kept.prune(window_start)
+    finally:
+        if kept is not None:
+            kept.discard()
+    return result, frame
 
 
 def open_state(

@@ -276,11 +276,9 @@ def summary(logs, state, keys_dir, period, lang, mail_dir, today, ipv4_prefix, i
       analytics summary --state /var/lib/itfixe-stats/state
       analytics summary access.log* --period month --lang en --mail-dir mail
     """
-    import smtplib
-
     from analytics.analysis import count_days
     from analytics.report import SHOP_TIMEZONE
-    from analytics.summary import compose, message, period_before
+    from analytics.summary import DeliveryError, compose, deliver, message, period_before
     from repairs import mail
     from repairs.settings import SettingsError
     from repairs.settings import load as load_mail_settings
@@ -307,21 +305,9 @@ def summary(logs, state, keys_dir, period, lang, mail_dir, today, ipv4_prefix, i
     msg = message(composed, mail.sender(settings), shop.business.email)
     start, _ = period_before(day, period)
     try:
-        if settings.mail_dir is not None:
-            settings.mail_dir.mkdir(parents=True, exist_ok=True)
-            target = settings.mail_dir / f"summary-{period}-{start.isoformat()}.eml"
-            mail.write_eml(target, msg)
-            click.echo(f"summary written to {target}")
-        else:
-            smtp = mail.open_smtp(settings)
-            try:
-                smtp.send_message(msg)
-            finally:
-                smtp.quit()
-            click.echo(f"summary sent to {shop.business.email}")
-    except (OSError, smtplib.SMTPException) as e:
-        where = settings.mail_dir or f"{settings.smtp_host}:{settings.smtp_port}"
-        raise click.ClickException(f"summary not delivered ({where}): {e}") from None
+        click.echo(f"summary {deliver(msg, settings, f'summary-{period}-{start}.eml')}")
+    except DeliveryError as e:
+        raise click.ClickException(f"summary not delivered ({e})") from None
 
 
 @cli.command()

@@ -4,6 +4,7 @@ per-day counts (no address, no per-visitor row), as a text/plain and a simple te
 from __future__ import annotations
 
 import datetime as dt
+import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -14,12 +15,18 @@ from analytics.aggregate import build_stats
 from analytics.days import day_number
 from analytics.report import Formatter, compared, display_key, environment
 from analytics.texts import SUMMARY, TEXT
+from repairs import mail
+from repairs.settings import Settings
 
 PERIODS = ("week", "month")
 TOP = 5
 # 404s "jump": at least this many more than the period before, and at least twice as many.
 NOT_FOUND_JUMP = 20
 FIGURES = ("visitors", "pageviews", "conversions")
+
+
+class DeliveryError(Exception):
+    """The mail could not be written or sent; the message says where it was going and why."""
 
 
 @dataclass
@@ -173,3 +180,23 @@ def _has_data(counts: pd.DataFrame, start: dt.date, end: dt.date) -> bool:
 
 def _rows(stats: dict, table: str) -> list[dict]:
     return stats.get("tables", {}).get(table, {}).get("rows", [])
+
+
+def deliver(msg: EmailMessage, settings: Settings, name: str) -> str:
+    """Write `msg` into the settings' mail folder as `name`, else send it with their SMTP
+    server; return where it went ("written to PATH", "sent to ADDRESS")."""
+    try:
+        if settings.mail_dir is not None:
+            settings.mail_dir.mkdir(parents=True, exist_ok=True)
+            target = settings.mail_dir / name
+            mail.write_eml(target, msg)
+            return f"written to {target}"
+        smtp = mail.open_smtp(settings)
+        try:
+            smtp.send_message(msg)
+        finally:
+            smtp.quit()
+        return f"sent to {msg['To']}"
+    except (OSError, smtplib.SMTPException) as e:
+        where = settings.mail_dir or f"{settings.smtp_host}:{settings.smtp_port}"
+        raise DeliveryError(f"{where}: {e}") from None
