@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analytics.classify import AgentLabels, ReferrerLabels
-from analytics.days import iso, today
+from analytics.days import day_number, iso, today
 from analytics.distinct import encode
 from shop.site import PAGE_PATHS
 
@@ -537,6 +537,27 @@ def merge_counts(frames: list[pd.DataFrame]) -> pd.DataFrame:
         )
     merged = pd.concat(frames, ignore_index=True)
     return merged.groupby(["day", "table", "key"], as_index=False)[["count", "visitors"]].sum()
+
+
+def report_period(
+    counts: pd.DataFrame,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    window_days: int | None = None,
+) -> tuple[int | None, int | None]:
+    """Days to report: since/until, else every day counted, or with `window_days` (--state:
+    shop.toml's anonymised_log_retention_days, as long as the lines are kept) the last ones."""
+    days = counts["day"]
+    end = day_number(until) if until else (int(days.max()) if len(days) else None)
+    if since:
+        start = day_number(since)
+    elif window_days is not None and end is not None:
+        start = max(int(days.min()), end - window_days + 1)
+    else:
+        start = int(days.min()) if len(days) else None
+    if start is not None and end is None:
+        end = start
+    return start, end
 
 
 def build_stats(

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from analytics import memory, pipeline
-from analytics.aggregate import build_stats
+from analytics.aggregate import build_stats, report_period
 from analytics.formats import LogFormat, get_format
 from analytics.geoip import CountryLookup
 from analytics.keptlines import KeptLines
@@ -212,7 +212,7 @@ def _read_and_finish(
         frame = pipeline.finish(reading)
         if kept is not None:
             kept.commit()
-            window_start, _ = pipeline.report_period(frame, window_days=window_days)
+            window_start, _ = report_period(frame, window_days=window_days)
             if window_start is not None:
                 kept.prune(window_start)
     finally:
@@ -289,7 +289,7 @@ def _period(
 ) -> tuple[int | None, int | None]:
     """The report's first and last day; `state_shop`: the shop whose window a --state run shows."""
     window = state_shop.privacy.anonymised_log_retention_days if state_shop else None
-    return pipeline.report_period(counts.frame, since, until, window_days=window)
+    return report_period(counts.frame, since, until, window_days=window)
 
 
 def _stats(counts: DayCounts, start: int | None, end: int | None) -> dict:

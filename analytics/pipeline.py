@@ -7,7 +7,6 @@ Memory stays flat: a few blocks in flight plus small per-block partial counts.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import zlib
 from collections import deque
@@ -40,7 +39,6 @@ from analytics.anonymise import (
 )
 from analytics.anonymised_log import anonymised_lines, anonymised_values, write_lines
 from analytics.classify import Labeller
-from analytics.days import day_number
 from analytics.formats import LogFormat, get_format
 from analytics.read import (
     MAX_LINE_BYTES,
@@ -390,27 +388,6 @@ def _subset(columns: dict, days: list[int]) -> pd.DataFrame:
     """Rows of `days` as a DataFrame (for the state's parquet files)."""
     keep = np.isin(columns["day"], days)
     return pd.DataFrame({c: v[keep] for c, v in columns.items()})
-
-
-def report_period(
-    counts: pd.DataFrame,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
-    window_days: int | None = None,
-) -> tuple[int | None, int | None]:
-    """Days to report: since/until, else every day counted, or with `window_days` (--state:
-    shop.toml's anonymised_log_retention_days, as long as the lines are kept) the last ones."""
-    days = counts["day"]
-    end = day_number(until) if until else (int(days.max()) if len(days) else None)
-    if since:
-        start = day_number(since)
-    elif window_days is not None and end is not None:
-        start = max(int(days.min()), end - window_days + 1)
-    else:
-        start = int(days.min()) if len(days) else None
-    if start is not None and end is None:
-        end = start
-    return start, end
 
 
 def compact(state: State) -> None:

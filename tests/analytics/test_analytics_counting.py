@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 
 from analytics import analyse
-from analytics.aggregate import COUNT_COLUMNS, build_stats
+from analytics.aggregate import COUNT_COLUMNS, build_stats, report_period
 from analytics.classify import MAX_REQUESTS_PER_DAY, bot_reasons
 from analytics.days import day_number
-from analytics.pipeline import report_period
 
 TZ = dt.timezone(dt.timedelta(hours=2))
 MORNING = dt.datetime(2026, 10, 21, 10, 0, tzinfo=TZ)
