@@ -3,7 +3,7 @@
 Each block adds small partial frames: request-level counts (status codes, 404 paths, bandwidth),
 one row per (day, visitor key) with its request count and bot signals, and one row per candidate
 pageview (a few integer codes). At the end, visitor keys that behaved like bots are dropped, visits
-are cut at 30 minutes idle, and everything becomes a tidy per-day frame `day, table, key, count,
+are cut at 30 minutes idle, and everything becomes a counts per-day frame `day, table, key, count,
 visitors` that sums across runs, from which the stats dict is built.
 """
 
@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from analytics.classify import MAX_REQUESTS_PER_DAY
+from analytics.classify import AgentLabels, ReferrerLabels
+from analytics.days import day_number, iso, today
 from analytics.distinct import encode
 from shop.site import PAGE_PATHS
 
 VISIT_GAP_SECONDS = 30 * 60
 TOP = 50
-EPOCH = dt.date(1970, 1, 1)
-TIDY_COLUMNS = ["day", "table", "key", "count", "visitors"]
+COUNT_COLUMNS = ["day", "table", "key", "count", "visitors"]
 # Counted from requests alone: final as soon as a block is read, so they simply add up.
 REQUEST_TABLES = {"status_codes", "not_found", "_requests"}
 # What each table counts, for the stats dict.
@@ -90,7 +90,7 @@ class Vocabulary:
 
 
 @dataclass
-class Block:
+class ClassifiedBlock:
     """A block's rows after anonymising and classifying: numbers and vocabulary codes only."""
 
     day: np.ndarray
@@ -109,6 +109,14 @@ class Block:
     referrer: np.ndarray
     campaign: np.ndarray
     country: np.ndarray
+
+
+@dataclass(frozen=True)
+class Labels:
+    """What the classifier says about the codes of the user-agent and referrer vocabularies."""
+
+    agents: AgentLabels
+    referrers: ReferrerLabels
 
 
 class EventStore:
@@ -155,7 +163,7 @@ class EventStore:
 
 
 class Aggregator:
-    """Collects partial frames block by block; `tidy()` turns them into per-day counts."""
+    """Collects partial frames block by block; `pipeline.finish` turns them into per-day counts."""
 
     COMPACT_ROWS = 500_000
 
@@ -173,7 +181,7 @@ class Aggregator:
             self.malformed_by_day[int(day)] = self.malformed_by_day.get(int(day), 0) + int(n)
         self.undated_malformed += undated
 
-    def add(self, b: Block) -> None:
+    def add(self, b: ClassifiedBlock) -> None:
         if len(b.day) == 0:
             return
         rows = pd.DataFrame(
@@ -215,8 +223,8 @@ class Aggregator:
         self.key_parts = []
         return keys
 
-    def request_tidy(self, paths: Vocabulary) -> pd.DataFrame:
-        """Request-level tables (status codes, 404 paths, daily totals) as tidy rows."""
+    def request_counts(self, paths: Vocabulary) -> pd.DataFrame:
+        """Request-level tables (status codes, 404 paths, daily totals) as counts rows."""
         parts = [p for p in self.request_parts if len(p)]
         malformed = pd.DataFrame(
             {
@@ -228,7 +236,7 @@ class Aggregator:
             }
         )
         if not parts:
-            return _tidy(malformed)
+            return _as_counts(malformed)
         frame = pd.concat(parts, ignore_index=True)
         frame = frame.groupby(["day", "table", "key"], as_index=False)[["count"]].sum()
         # not_found keys are path codes until here
@@ -237,7 +245,7 @@ class Aggregator:
         frame.loc[nf, "key"] = paths.decode(frame.loc[nf, "key"].to_numpy(np.int64))
         frame.loc[~nf, "key"] = frame.loc[~nf, "key"].astype(str)
         frame["visitors"] = 0
-        return _tidy(pd.concat([frame, malformed], ignore_index=True))
+        return _as_counts(pd.concat([frame, malformed], ignore_index=True))
 
 
 def _request_tables(rows: pd.DataFrame) -> pd.DataFrame:
@@ -276,41 +284,24 @@ def combine_keys(parts: list[dict]) -> dict[str, np.ndarray]:
     }
 
 
-def visitor_tidy(
-    keys: dict, events: EventStore, names: dict[str, Vocabulary], agent_info, source_of
-):
+def visitor_counts(
+    keys: dict,
+    bot_reason: np.ndarray,
+    events: EventStore,
+    names: dict[str, Vocabulary],
+    labels: Labels,
+) -> pd.DataFrame:
     """Per-day tables that need the whole day of each visitor: bots, pageviews, visits, sources.
 
-    `agent_info(code)` gives (bot name or None, browser, os, device) for an agent code;
-    `source_of(code)` gives (kind, name, host) or None for a referrer code.
+    `bot_reason` says per visitor key (row of `keys`) why it is a bot, "" for a person.
     """
-    n_agents = len(names["agent"].values)
-    info = [agent_info(i) for i in range(n_agents)] + [(None, "Other", "Other", "Other")]
-    agent_code = keys["agent"].astype(np.int64)
-    agent_code = np.where(agent_code < 0, n_agents, agent_code)
-    bot_name = np.array([i[0] or "" for i in info], dtype=object)[agent_code]
-    reason = (
-        np.select(
-            [
-                bot_name != "",
-                keys["robots"].astype(bool),
-                keys["probe"].astype(bool),
-                keys["requests"] > MAX_REQUESTS_PER_DAY,
-            ],
-            [
-                bot_name,
-                "(fetched robots.txt)",
-                "(vulnerability probes)",
-                f"(over {MAX_REQUESTS_PER_DAY} requests a day)",
-            ],
-            "",
-        )
-        if len(agent_code)
-        else np.zeros(0, object)
-    )
-    is_bot = reason != ""
+    is_bot = bot_reason != ""
     bots = pd.DataFrame(
-        {"day": keys["day"][is_bot], "requests": keys["requests"][is_bot], "bot": reason[is_bot]}
+        {
+            "day": keys["day"][is_bot],
+            "requests": keys["requests"][is_bot],
+            "bot": bot_reason[is_bot],
+        }
     )
     out = [
         _rows(bots.groupby(["day", "bot"])["requests"].sum(), "bots"),
@@ -322,8 +313,8 @@ def visitor_tidy(
     for days in _day_batches(day[human]):
         chosen = human & np.isin(day, days)
         columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
-        out.extend(_pageview_tables(columns, names, info, source_of))
-    return _tidy(pd.concat(out, ignore_index=True))
+        out.extend(_pageview_tables(columns, names, labels))
+    return _as_counts(pd.concat(out, ignore_index=True))
 
 
 def _day_batches(day: np.ndarray, rows: int = 400_000) -> list[list[int]]:
@@ -339,81 +330,87 @@ def _day_batches(day: np.ndarray, rows: int = 400_000) -> list[list[int]]:
     return [*batches, current] if current else batches
 
 
-def _pageview_tables(ev: dict, names, info, source_of) -> list[pd.DataFrame]:
+def _pageview_tables(ev: dict, names: dict[str, Vocabulary], labels: Labels) -> list[pd.DataFrame]:
     """Visits (30 minutes idle ends one) and every pageview-based table, with numpy and codes."""
     sent = ev.pop("kind") == FORM_SENT
     posts = {c: ev[c][sent] for c in ("visitor", "ts")}
-    ev = {c: v[~sent] for c, v in ev.items()}
-    if not len(ev["day"]):  # only requests whose visit is not in the logs: nothing to count
+    views = _sorted_views({c: v[~sent] for c, v in ev.items()})
+    if views is None:  # only requests whose visit is not in the logs: nothing to count
         return []
-    order = np.lexsort((ev["ts"], ev["visitor"], ev["day"]))
-    for c in list(ev):
-        ev[c] = ev[c][order]
-    del order
-    ev["ts"] = ev["ts"].astype(np.int64)
-    n = len(ev["day"])
-    other = np.ones(n, bool)  # another visitor (keys are per day, so also another day)
-    other[1:] = ev["visitor"][1:] != ev["visitor"][:-1]
-    ev["vid"] = np.cumsum(other) - 1  # small visitor numbers, for distinct counts
-    visitor = ev.pop("visitor")
-    new = other.copy()
-    new[1:] |= ev["ts"][1:] - ev["ts"][:-1] > VISIT_GAP_SECONDS
-    first = np.flatnonzero(new)
-    last = np.append(first[1:] - 1, n - 1)
-    pages = last - first + 1
-    visits = {
-        "day": ev["day"][first],
-        "vid": ev["vid"][first],
-        "entry": ev["path"][first],
-        "exit": ev["path"][last],
-        "referrer": ev["referrer"][first],
-        "campaign": ev["campaign"][first],
-        "country": ev["country"][first],
-        "agent": ev["agent"][first],
-    }
-    seconds = ev["ts"][last] - ev["ts"][first]
-    visit_of_view = np.cumsum(new) - 1
-    form_pages = [names["path"].ids.get(p) for p in PAGE_PATHS["repair"].values()]
-    saw_form = np.isin(ev["path"], [c for c in form_pages if c is not None])
-    visits["saw_form"] = np.bincount(visit_of_view[saw_form], minlength=len(first)) > 0
-    visits["requests"] = _requests_per_visit(
-        visitor[first], ev["ts"][first], posts["visitor"], posts["ts"].astype(np.int64)
-    )
-    del visitor
-    visit_day = visits["day"]
-    vid_day = ev["day"][other]
-    days = np.unique(ev["day"])
+    visits = _visits(views, names, posts)
+    days = np.unique(views["day"])
+    vid_day = views["day"][views["new_visitor"]]
+    decode_path = names["path"].decode
     out = [
-        _totals(_per_day(ev["day"], days), "pageviews", days),
+        _totals(_per_day(views["day"], days), "pageviews", days),
         _totals(_per_day(vid_day, days), "visitors", days),
-        _totals(_per_day(visit_day, days), "visits", days),
-        _totals(_per_day(visit_day, days, pages == 1), "bounces", days),
-        _totals(_per_day(visit_day, days, seconds), "visit_seconds", days),
-        _counted(ev, "path", "pages", names["path"].decode, vid_day),
-        _counted(visits, "entry", "entry_pages", names["path"].decode),
-        _counted(visits, "exit", "exit_pages", names["path"].decode),
+        _totals(_per_day(visits["day"], days), "visits", days),
+        _totals(_per_day(visits["day"], days, visits["pages"] == 1), "bounces", days),
+        _totals(_per_day(visits["day"], days, visits["seconds"]), "visit_seconds", days),
+        _counted(views, "path", "pages", decode_path, vid_day),
+        _counted(visits, "entry", "entry_pages", decode_path),
+        _counted(visits, "exit", "exit_pages", decode_path),
         _counted(visits, "campaign", "campaigns", names["campaign"].decode),
         _counted(visits, "country", "countries", names["country"].decode, vid_day),
-        _counted(ev, "hour", "hours", lambda h: np.array([f"{int(x):02d}" for x in h], object)),
+        _counted(views, "hour", "hours", lambda h: np.array([f"{int(x):02d}" for x in h], object)),
     ]
-    agents = len(info) - 1
-    visits["agent"] = np.where(visits["agent"] < 0, agents, visits["agent"])
-    for i, table in ((1, "browsers"), (2, "os"), (3, "devices")):
-        labels = np.array([a[i] for a in info], dtype=object)
-        out.append(_counted(visits, "agent", table, lambda c, lab=labels: lab[c], vid_day))
-    sources = [source_of(c) for c in range(len(names["referrer"].values))]
-    for table, kind in (("referrers", None), ("search_engines", "search"), ("social", "social")):
-        labels = np.array(
-            [
-                (s[2] if kind is None else s[1]) if s and (kind is None or s[0] == kind) else None
-                for s in sources
-            ]
-            + [None],
-            dtype=object,
-        )
-        out.append(_counted(visits, "referrer", table, lambda c, lab=labels: lab[c]))
-    out.extend(_conversion_tables(visits, days, names, sources))
+    agent, referrer = labels.agents, labels.referrers
+    visits["agent"] = np.where(visits["agent"] < 0, len(agent.browser) - 1, visits["agent"])
+    for table, label in (("browsers", agent.browser), ("os", agent.os), ("devices", agent.device)):
+        out.append(_counted(visits, "agent", table, lambda c, lab=label: lab[c], vid_day))
+    for table, label in (
+        ("referrers", referrer.host),
+        ("search_engines", referrer.search_engine),
+        ("social", referrer.social),
+    ):
+        out.append(_counted(visits, "referrer", table, lambda c, lab=label: lab[c]))
+    out.extend(_conversion_tables(visits, days, names, referrer))
     return out
+
+
+def _sorted_views(ev: dict) -> dict | None:
+    """Pageviews ordered by day, visitor key and time, each visitor numbered (`vid`, for distinct
+    counts) and `new_visitor` marking the first view of each; None when there are none."""
+    if not len(ev["day"]):
+        return None
+    order = np.lexsort((ev["ts"], ev["visitor"], ev["day"]))
+    views = {c: v[order] for c, v in ev.items()}
+    views["ts"] = views["ts"].astype(np.int64)
+    new_visitor = np.ones(len(order), bool)  # keys are per day, so also another day
+    new_visitor[1:] = views["visitor"][1:] != views["visitor"][:-1]
+    views["new_visitor"] = new_visitor
+    views["vid"] = np.cumsum(new_visitor) - 1
+    return views
+
+
+def _visits(views: dict, names: dict[str, Vocabulary], posts: dict) -> dict:
+    """One row per visit: a visitor's views with no gap over VISIT_GAP_SECONDS, its entry and exit,
+    length, whether it saw the repair form and how many repair requests it sent."""
+    n = len(views["day"])
+    new = views["new_visitor"].copy()
+    new[1:] |= views["ts"][1:] - views["ts"][:-1] > VISIT_GAP_SECONDS
+    first = np.flatnonzero(new)
+    last = np.append(first[1:] - 1, n - 1)
+    visits = {
+        "day": views["day"][first],
+        "vid": views["vid"][first],
+        "entry": views["path"][first],
+        "exit": views["path"][last],
+        "referrer": views["referrer"][first],
+        "campaign": views["campaign"][first],
+        "country": views["country"][first],
+        "agent": views["agent"][first],
+        "pages": last - first + 1,
+        "seconds": views["ts"][last] - views["ts"][first],
+    }
+    visit_of_view = np.cumsum(new) - 1
+    form_pages = [names["path"].ids.get(p) for p in PAGE_PATHS["repair"].values()]
+    saw_form = np.isin(views["path"], [c for c in form_pages if c is not None])
+    visits["saw_form"] = np.bincount(visit_of_view[saw_form], minlength=len(first)) > 0
+    visits["requests"] = _requests_per_visit(
+        views["visitor"][first], views["ts"][first], posts["visitor"], posts["ts"].astype(np.int64)
+    )
+    return visits
 
 
 def _requests_per_visit(visit_visitor, visit_start, post_visitor, post_ts) -> np.ndarray:
@@ -440,14 +437,15 @@ def _requests_per_visit(visit_visitor, visit_start, post_visitor, post_ts) -> np
     return counts
 
 
-def _conversion_tables(visits: dict, days: np.ndarray, names, sources) -> list[pd.DataFrame]:
+def _conversion_tables(
+    visits: dict, days: np.ndarray, names: dict[str, Vocabulary], referrer: ReferrerLabels
+) -> list[pd.DataFrame]:
     """The funnel per day (visits that saw the form, that sent it) and requests per source."""
     sent = visits["requests"] > 0
     # A visit's source: its campaign, else its referrer's group name, else direct; one label
     # code per distinct campaign and referrer, so the visits themselves stay numbers.
     labels: dict[str, int] = {}
-    by_referrer = [labels.setdefault(s[1] if s else DIRECT, len(labels)) for s in sources]
-    by_referrer.append(labels.setdefault(DIRECT, len(labels)))  # code -1: no referrer
+    by_referrer = [labels.setdefault(s or DIRECT, len(labels)) for s in referrer.source]
     by_campaign = [labels.setdefault(c, len(labels)) for c in names["campaign"].values] + [-1]
     campaign = visits["campaign"]
     source = np.where(
@@ -519,10 +517,10 @@ def _totals(series, name: str, days=None) -> pd.DataFrame:
     return frame.assign(table="_visits", key=name)
 
 
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+def _as_counts(frame: pd.DataFrame) -> pd.DataFrame:
     if "visitors" not in frame:
         frame = frame.assign(visitors=0)
-    frame = frame[TIDY_COLUMNS].copy()
+    frame = frame[COUNT_COLUMNS].copy()
     frame["visitors"] = frame["visitors"].fillna(0).astype("int64")
     frame["count"] = frame["count"].astype("int64")
     frame["day"] = frame["day"].astype("int64")
@@ -530,36 +528,53 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def merge_tidy(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Sum tidy frames from several runs or blocks."""
+def merge_counts(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Sum counts frames from several runs or blocks."""
     frames = [f for f in frames if f is not None and len(f)]
     if not frames:
         return pd.DataFrame(
-            {c: pd.Series(dtype="int64" if c != "table" else object) for c in TIDY_COLUMNS}
+            {c: pd.Series(dtype="int64" if c != "table" else object) for c in COUNT_COLUMNS}
         )
     merged = pd.concat(frames, ignore_index=True)
     return merged.groupby(["day", "table", "key"], as_index=False)[["count", "visitors"]].sum()
 
 
-def iso(day: int) -> str:
-    return (EPOCH + dt.timedelta(days=int(day))).isoformat()
+def report_period(
+    counts: pd.DataFrame,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    window_days: int | None = None,
+) -> tuple[int | None, int | None]:
+    """Days to report: since/until, else every day counted, or with `window_days` (--state:
+    shop.toml's anonymised_log_retention_days, as long as the lines are kept) the last ones."""
+    days = counts["day"]
+    end = day_number(until) if until else (int(days.max()) if len(days) else None)
+    if since:
+        start = day_number(since)
+    elif window_days is not None and end is not None:
+        start = max(int(days.min()), end - window_days + 1)
+    else:
+        start = int(days.min()) if len(days) else None
+    if start is not None and end is None:
+        end = start
+    return start, end
 
 
 def build_stats(
-    tidy: pd.DataFrame,
+    counts: pd.DataFrame,
     *,
     settings: dict,
     start: int | None = None,
     end: int | None = None,
     undated_malformed: int = 0,
 ) -> dict:
-    """The stats dict (= stats.json) for days start..end of a tidy frame (all days by default)."""
-    days = tidy["day"]
+    """The stats dict (= stats.json) for days start..end of a counts frame (all days by default)."""
+    days = counts["day"]
     if start is None:
-        start = int(days.min()) if len(days) else _today()
+        start = int(days.min()) if len(days) else today()
     if end is None:
         end = int(days.max()) if len(days) else start
-    period = tidy[(days >= start) & (days <= end)]
+    period = counts[(days >= start) & (days <= end)]
     totals = _day_totals(period, start, end)
     sums = totals.sum()
     visits = int(sums["visits"])
@@ -602,7 +617,7 @@ def build_stats(
         for day, row in totals.iterrows()
     ]
     stats["monthly"] = _monthly(totals)
-    stats["previous"] = _previous(tidy, start, end)
+    stats["previous"] = _previous(counts, start, end)
     stats["tables"] = _tables(period)
     return stats
 
@@ -627,11 +642,11 @@ def _monthly(totals: pd.DataFrame) -> list[dict]:
     return [{"month": m, **{k: int(v) for k, v in row.items()}} for m, row in grouped.iterrows()]
 
 
-def _previous(tidy: pd.DataFrame, start: int, end: int) -> dict | None:
+def _previous(counts: pd.DataFrame, start: int, end: int) -> dict | None:
     length = end - start + 1
     p_start, p_end = start - length, start - 1
-    days = tidy["day"]
-    before = tidy[(days >= p_start) & (days <= p_end)]
+    days = counts["day"]
+    before = counts[(days >= p_start) & (days <= p_end)]
     if not len(before):
         return None
     sums = _day_totals(before, p_start, p_end).sum()
@@ -668,7 +683,3 @@ def _tables(period: pd.DataFrame) -> dict:
         for item in tables[name]["rows"]:
             item["visits"] = int(rows.get(item["key"], 0))
     return tables
-
-
-def _today() -> int:
-    return (dt.date.today() - EPOCH).days

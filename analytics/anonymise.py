@@ -1,23 +1,19 @@
 """The only place a full client IP is used: truncation, country lookup and the per-day visitor key.
 
 What leaves this module is the truncated address, a country code and a 64-bit visitor key: a keyed
-BLAKE2b hash of IP + user agent under a random key per calendar day. Day keys live in memory, or in
-a keys file on tmpfs (never in the state folder) until 48 hours after their day ends, so a later
-run can recognise the same visitor on the same day but nobody can after that. Query strings
+BLAKE2b hash of IP + user agent under a random key per calendar day (analytics.keydir keeps the
+keys until 48 hours after their day ends, so a later run can recognise the same visitor on the
+same day but nobody can after that). Query strings
 (tokens, e-mail addresses) are dropped from paths and referrers, except `utm_*` parameters, which
 become the campaign.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
-import os
 import re
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
@@ -25,12 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics.distinct import encode, map_distinct, unique_ints
-from analytics.formats import Token
-from shop.config import LIMITS
+from analytics.keydir import DayKeys
 
-KEY_LIFETIME = dt.timedelta(hours=LIMITS["visitor_key_hours"])
-EARLIEST_ZONE = dt.timedelta(hours=14)
-EPOCH = dt.date(1970, 1, 1)
 # Free text (X-Forwarded-For, extra fields, junk request lines) is cut into tokens at these
 # characters; a token with an address hint (three dotted numbers, or two colons) is replaced by
 # the truncated address it holds, or masked whole when none parses.
@@ -64,63 +56,6 @@ def truncate_ip(ip: str, ipv4_prefix: int = 24, ipv6_prefix: int = 32) -> str | 
     keep = bits - (ipv4_prefix if bits == 32 else ipv6_prefix)
     masked = (int.from_bytes(packed, "big") >> keep << keep).to_bytes(len(packed), "big")
     return socket.inet_ntop(socket.AF_INET if bits == 32 else socket.AF_INET6, masked)
-
-
-def day_of(day: int) -> dt.date:
-    return EPOCH + dt.timedelta(days=int(day))
-
-
-def key_is_open(day: int, now: dt.datetime) -> bool:
-    """True while `day`'s key may still be held: until 48 h after the day ends.
-
-    Days are the log's local days; the earliest any local day can end is at UTC+14, so
-    counting from there keeps a key no longer than 48 h in every time zone.
-    """
-    end = dt.datetime.combine(day_of(day + 1), dt.time(), dt.UTC) - EARLIEST_ZONE
-    return now < end + KEY_LIFETIME
-
-
-class DayKeys:
-    """Random per-day hash keys, in memory or in a keys file (analytics.keydir: on tmpfs, never
-    in the state folder) until 48 h after their day ends."""
-
-    def __init__(self, path: Path | None = None, now: dt.datetime | None = None) -> None:
-        self.path = path
-        self.now = now or dt.datetime.now(dt.UTC)
-        self.keys: dict[int, bytes] = {}
-        if path is not None and path.is_file():
-            try:
-                stored = json.loads(path.read_text(encoding="utf-8"))
-                self.keys = {int(d): bytes.fromhex(k) for d, k in stored.items()}
-            except (ValueError, AttributeError):  # damaged: new keys; open days may count twice
-                self.keys = {}
-        self._forget_expired()
-
-    def is_open(self, day: int) -> bool:
-        return key_is_open(day, self.now)
-
-    def key(self, day: int) -> bytes:
-        if day not in self.keys:
-            self.keys[day] = os.urandom(32)
-        return self.keys[day]
-
-    def save(self) -> None:
-        """Write the keys still allowed to exist (owner-only file), or remove the file if none."""
-        if self.path is None:
-            return
-        self._forget_expired()
-        if not self.keys:
-            self.path.unlink(missing_ok=True)
-            return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o600)
-            json.dump({str(d): k.hex() for d, k in sorted(self.keys.items())}, f)
-        os.replace(tmp, self.path)
-
-    def _forget_expired(self) -> None:
-        self.keys = {d: k for d, k in self.keys.items() if self.is_open(d)}
 
 
 @dataclass
@@ -319,58 +254,3 @@ def _strip_url(url: str | None) -> str | None:
     if not parts.scheme or not host:
         return url.split("?", 1)[0].split("#", 1)[0]
     return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
-def anonymised_lines(
-    tokens: tuple[Token, ...], values: dict[str, pa.Array], length: int
-) -> pa.Array:
-    """Log lines in the layout of `tokens` from anonymised values; unknown variables become "-"."""
-    parts = []
-    for token in tokens:
-        if token.var is None:
-            parts.append(pa.scalar(token.text, pa.string()))
-        elif token.field == "rest":
-            parts.append(pc.fill_null(values.get("rest", pa.scalar("")), ""))
-        else:
-            column = values.get(token.field)
-            parts.append(pc.fill_null(column, "-") if column is not None else pa.scalar("-"))
-    parts.append(pa.scalar("\n", pa.string()))
-    if length == 0:
-        return pa.array([], pa.string())
-    arrays = [p for p in parts if isinstance(p, pa.Array | pa.ChunkedArray)]
-    if not arrays:
-        return pa.array(["".join(p.as_py() for p in parts)] * length, pa.string())
-    return pc.binary_join_element_wise(*parts, "")
-
-
-def anonymised_values(
-    parsed_columns: dict[str, pa.Array],
-    truncated_ip: pa.Array,
-    method: pa.Array,
-    clean_path: pa.Array,
-    protocol: pa.Array,
-    referrer: pa.Array | None,
-    anonymiser: Anonymiser,
-) -> dict[str, pa.Array]:
-    """The values an anonymised line is written from: nothing that names a visitor."""
-    request = pc.binary_join_element_wise(method, clean_path, pc.fill_null(protocol, ""), " ")
-    junk = pc.is_null(method)
-    if pc.any(junk).as_py():  # no query string, whatever the shape of the request line
-        scrubbed = anonymiser.scrub_text(parsed_columns["request"].filter(junk))
-        request = pc.replace_with_mask(request, junk, scrubbed)
-    request = pc.utf8_rtrim(request, " ")
-    values = {
-        "ip": truncated_ip,
-        "time": parsed_columns.get("time"),
-        "time_iso": parsed_columns.get("time_iso"),
-        "request": request,
-        "status": parsed_columns.get("status"),
-        "bytes": parsed_columns.get("bytes"),
-        "referrer": referrer,
-        "ua": parsed_columns.get("ua"),
-        "vhost": parsed_columns.get("vhost"),
-    }
-    for name in ("xff", "rest"):
-        if name in parsed_columns:
-            values[name] = anonymiser.truncate_in_text(parsed_columns[name])
-    return {k: v for k, v in values.items() if v is not None}

@@ -1,7 +1,9 @@
 """What a request is: bot or human, browser/OS/device, page or asset, probe, referrer source.
 
-Every function here works on one distinct value (a user agent, a path, a referrer); the pipeline
-calls it once per distinct value and spreads the answer over the rows.
+Every function here works on one distinct value (a user agent, a path, a referrer); a `Labeller`
+calls it once per distinct value of a run and hands the answers on as arrays indexed by the
+value's code, which the pipeline and the aggregation spread over the rows. Bots are known by
+their user agent (the list) or by what a visitor key did in a day (`bot_reasons`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+import numpy as np
 import ua_parser
 from crawlerdetect import CrawlerDetect
 
@@ -128,7 +131,7 @@ def is_page(path: str | None) -> bool:
 
 
 @dataclass(frozen=True)
-class Source:
+class ReferrerSource:
     """An external referrer: its host, and its group ("search", "social" or "website")."""
 
     host: str
@@ -136,7 +139,7 @@ class Source:
     name: str
 
 
-def referrer_source(referrer: str | None, own_host: str) -> Source | None:
+def referrer_source(referrer: str | None, own_host: str) -> ReferrerSource | None:
     """The external source of a referrer; None for none, the site itself, or junk."""
     if not referrer or referrer == "-":
         return None
@@ -152,8 +155,95 @@ def referrer_source(referrer: str | None, own_host: str) -> Source | None:
     labels = host.split(".")
     for needle, name in SEARCH_ENGINES.items():
         if needle in labels or host.startswith(needle + "."):
-            return Source(host, "search", name)
+            return ReferrerSource(host, "search", name)
     for needle, name in SOCIAL.items():
         if host == needle or host.endswith("." + needle) or needle in labels:
-            return Source(host, "social", name)
-    return Source(host, "website", host)
+            return ReferrerSource(host, "social", name)
+    return ReferrerSource(host, "website", host)
+
+
+@dataclass(frozen=True)
+class AgentLabels:
+    """Per user-agent code, one more at the end for rows without one (code -1)."""
+
+    bot: np.ndarray  # the bot's name, "" for a browser
+    browser: np.ndarray
+    os: np.ndarray
+    device: np.ndarray
+
+
+@dataclass(frozen=True)
+class ReferrerLabels:
+    """Per referrer code, one more (None) at the end for rows without one (code -1)."""
+
+    host: np.ndarray  # an external referrer's host, None for the site itself or junk
+    search_engine: np.ndarray
+    social: np.ndarray
+    source: np.ndarray  # the group a visit comes from: search engine, network or host
+
+
+class Labeller:
+    """Labels for the codes of a run's vocabularies; each distinct value is classified once."""
+
+    def __init__(self, own_host: str = "") -> None:
+        self.own_host = own_host
+        self._page: list[bool] = []
+        self._probe: list[bool] = []
+        self._agents: list[Agent] = []
+        self._referrers: list[ReferrerSource | None] = []
+
+    def pages_and_probes(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per path code (and False for -1): whether it is a page, whether it is a probe."""
+        for path in paths[len(self._page) :]:
+            self._page.append(is_page(path))
+            self._probe.append(is_probe(path))
+        return np.asarray([*self._page, False]), np.asarray([*self._probe, False])
+
+    def agent_bots(self, agents: list[str]) -> np.ndarray:
+        """Per user-agent code (and False for -1): whether the list names it a bot."""
+        self._classify_agents(agents)
+        return np.asarray([a.bot is not None for a in self._agents] + [False])
+
+    def agent_labels(self, agents: list[str]) -> AgentLabels:
+        self._classify_agents(agents)
+        known = [(a.bot or "", a.browser, a.os, a.device) for a in self._agents]
+        columns = zip(*known, ("", "Other", "Other", "Other"), strict=True)
+        return AgentLabels(*(np.array(column, dtype=object) for column in columns))
+
+    def referrer_labels(self, referrers: list[str]) -> ReferrerLabels:
+        for referrer in referrers[len(self._referrers) :]:
+            self._referrers.append(referrer_source(referrer, self.own_host))
+        sources = [*self._referrers, None]
+
+        def label(pick) -> np.ndarray:
+            return np.array([pick(s) if s else None for s in sources], dtype=object)
+
+        return ReferrerLabels(
+            host=label(lambda s: s.host),
+            search_engine=label(lambda s: s.name if s.kind == "search" else None),
+            social=label(lambda s: s.name if s.kind == "social" else None),
+            source=label(lambda s: s.name),
+        )
+
+    def _classify_agents(self, agents: list[str]) -> None:
+        for agent in agents[len(self._agents) :]:
+            self._agents.append(classify_agent(agent))
+
+
+def bot_reasons(
+    listed: np.ndarray, robots: np.ndarray, probe: np.ndarray, requests: np.ndarray
+) -> np.ndarray:
+    """Per visitor key of a day: why it is a bot ("" for a person). The user agent's name from
+    the list first, then behaviour: fetched robots.txt, asked for a probe, or too many requests."""
+    if not len(listed):
+        return np.zeros(0, object)
+    return np.select(
+        [listed != "", robots.astype(bool), probe.astype(bool), requests > MAX_REQUESTS_PER_DAY],
+        [
+            listed,
+            "(fetched robots.txt)",
+            "(vulnerability probes)",
+            f"(over {MAX_REQUESTS_PER_DAY} requests a day)",
+        ],
+        "",
+    )

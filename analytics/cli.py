@@ -1,67 +1,21 @@
 """`analytics`: cookieless visitor statistics from web server logs (report, summary, anonymize,
-purge-logs)."""
+purge-logs). Each command parses its options, calls the library (analytics.analysis) and prints;
+nothing heavy is imported before a command runs, so --help is quick."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
-import itertools
-import os
-import smtplib
 import sys
-import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
-import pyarrow as pa
 
-from analytics.formats import FormatError, get_format
-from analytics.read import expand_inputs, file_size
 from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE, ipv6_prefix_problem
-
-
-def _flat_memory() -> None:
-    """Let freed block buffers go back to the OS, so memory stays flat in the size of the log.
-
-    Arrow's default allocator keeps freed blocks; glibc's keeps big ones in per-thread arenas
-    unless they are mmapped. (No-op where glibc is not the C library.)
-    """
-    pa.set_memory_pool(pa.system_memory_pool())
-    libc = _LIBC
-    if libc is None:
-        return
-    m_mmap_threshold, m_arena_max = -3, -8
-    libc.mallopt(m_mmap_threshold, 8 << 20)
-    libc.mallopt(m_arena_max, 2)
-
-
-def _libc():
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-
-
-_LIBC = _libc()
-
-
-def _release_freed(every: int = 1) -> Callable[[], None]:
-    """Hand the arenas' freed block buffers back to the OS on every `every`th call: glibc keeps
-    buffers under the mmap threshold, and what it keeps would otherwise grow with the log."""
-    calls = itertools.count(1)
-
-    def release() -> None:
-        if _LIBC is not None and next(calls) % every == 0:
-            _LIBC.malloc_trim(0)
-
-    return release
-
+from shop.site import DEFAULT_LANG, LANGUAGES
 
 LARGE_INPUT = 64 * 1024 * 1024
-TRIM_BLOCKS = 8  # trimming costs page faults: every 64 MB of log is enough
 
 
 def _shop():
@@ -73,30 +27,29 @@ def _shop():
         raise click.ClickException(str(e)) from None
 
 
-def _log_format(value: str | None):
-    if value is None:
-        return None
-    try:
-        return get_format(value)
-    except FormatError as e:
-        raise click.BadParameter(str(e), param_hint="--log-format") from None
-
-
-def _prefixes(shop, ipv4: int | None, ipv6: int | None) -> tuple[int, int]:
-    ipv4 = shop.privacy.ipv4_prefix if ipv4 is None else ipv4
-    ipv6 = shop.privacy.ipv6_prefix if ipv6 is None else ipv6
-    return ipv4, ipv6
-
-
 def _error(message: str) -> None:
     click.echo(f"error: {message}", err=True)
 
 
+def _warning(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def _show_malformed(source: str, line: str) -> None:
+    click.echo(f"malformed line in {source}: {line[:500]}", err=True)
+
+
 @contextlib.contextmanager
-def _progress(sources, label: str):
+def _progress(logs, label: str):
     """A rich progress bar on stderr when it is a terminal and the input is large."""
-    total = sum(file_size(s) for s in sources)
-    if not (sys.stderr.isatty() and total >= LARGE_INPUT):
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from analytics.analysis import sources_of
+    from analytics.read import file_size
+
+    total = sum(file_size(s) for s in sources_of(logs)[0])
+    if total < LARGE_INPUT:
         yield None
         return
     from rich.console import Console
@@ -106,6 +59,27 @@ def _progress(sources, label: str):
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+@contextlib.contextmanager
+def _library_errors() -> Iterator[None]:
+    """The library's errors as click's: a clear message naming the option, exit status 1 or 2."""
+    from analytics.formats import FormatError
+    from analytics.geoip import GeoIPError
+    from analytics.keydir import KeysDirError
+    from analytics.state import StateError
+    from shop.config import ConfigError
+
+    try:
+        yield
+    except FormatError as e:
+        raise click.BadParameter(str(e), param_hint="--log-format") from None
+    except GeoIPError as e:
+        raise click.BadParameter(str(e), param_hint="--geoip") from None
+    except KeysDirError as e:
+        raise click.BadParameter(str(e), param_hint="--keys-dir") from None
+    except (StateError, ConfigError) as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _ipv6_prefix(ctx, param, value: int | None) -> int | None:
@@ -146,23 +120,6 @@ keys_dir_option = click.option(
 )
 
 
-def _open_state(state: Path, keys_dir: Path | None, warn: bool = True):
-    """The state folder, its day keys in a runtime folder (or memory, with a warning)."""
-    from analytics.keydir import MEMORY_ONLY, KeysDirError, keys_folder
-    from analytics.state import State, StateError
-
-    try:
-        folder = keys_folder(keys_dir)
-    except KeysDirError as e:
-        raise click.BadParameter(str(e), param_hint="--keys-dir") from None
-    if folder is None and warn:
-        click.echo(f"warning: {MEMORY_ONLY}", err=True)
-    try:
-        return State(state, keys_dir=folder)
-    except StateError as e:
-        raise click.ClickException(str(e)) from None
-
-
 def with_prefix_options(func):
     for option in reversed(prefix_options):
         func = option(func)
@@ -177,7 +134,9 @@ def cli() -> None:
     Example:
       analytics report /var/log/nginx/access.log* --out stats
     """
-    _flat_memory()
+    from analytics.memory import flat_memory
+
+    flat_memory()
 
 
 @cli.command()
@@ -198,8 +157,8 @@ def cli() -> None:
 )
 @click.option(
     "--lang",
-    type=click.Choice(["nl", "en"]),
-    default="nl",
+    type=click.Choice(LANGUAGES),
+    default=DEFAULT_LANG,
     show_default=True,
     help="Language of index.html.",
 )
@@ -243,9 +202,8 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
       analytics report access.log.2.gz access.log.1 --out stats --lang en --geoip dbip.mmdb
       analytics report /var/log/nginx/access.log* --state .stats-state --out stats
     """
-    from analytics import pipeline
+    from analytics.analysis import write_report_files
 
-    shop = _shop()
     if not logs and state is None:
         raise click.UsageError(
             "give at least one LOG (or --state DIR to rebuild from stored counts)"
@@ -254,148 +212,21 @@ def report(logs, out, geoip, lang, state, keys_dir, since, until, ipv4_prefix, i
         raise click.UsageError("--keys-dir holds the day keys of --state: give --state too")
     if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
-    ipv4, ipv6 = _prefixes(shop, ipv4_prefix, ipv6_prefix)
-    window = shop.privacy.anonymised_log_retention_days
-    fmt = _log_format(log_format)
-    countries = _countries(geoip)
-    saved, kept = _state_and_kept_lines(state, keys_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    goaccess_log = None
-    if not no_goaccess and kept is None:
-        goaccess_log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives across the pass
-            dir=out, prefix=".anonymised-", suffix=".log", delete=False
-        )
-    try:
-        tidy, result, errors = _count(
-            shop, logs, saved, kept, ipv4, ipv6, fmt, countries, goaccess_log, verbose
-        )
-        if goaccess_log is not None:
-            goaccess_log.close()
-        anonymised = goaccess_log.name if goaccess_log else None
-        start, end = pipeline.report_period(
-            tidy,
-            since.date() if since else None,
-            until.date() if until else None,
-            saved is not None,
-            window,
-        )
-        settings = {
-            "ipv4_prefix": ipv4,
-            "ipv6_prefix": ipv6,
-            "geoip": geoip.name if geoip else None,
-            "geoip_attribution": countries.attribution if countries else None,
-        }
-        stats = pipeline.stats_for(tidy, start, end, settings, result.aggregator.undated_malformed)
-        if kept is not None and not no_goaccess:
-            anonymised = kept.files(start, end) if start is not None else []
-        _write_outputs(stats, out, lang, anonymised)
-    finally:
-        if kept is not None:
-            kept.discard()
-        if goaccess_log is not None:
-            goaccess_log.close()
-            Path(goaccess_log.name).unlink(missing_ok=True)
-    if verbose or result.malformed:
+    with _library_errors(), _progress(logs, "reading") as advance:
+        report = write_report_files(
+            logs, out, lang=lang, goaccess=not no_goaccess, state=state, keys_dir=keys_dir,
+            since=since.date() if since else None, until=until.date() if until else None,
+            ipv4_prefix=ipv4_prefix, ipv6_prefix=ipv6_prefix, log_format=log_format,
+            geoip=geoip, shop=_shop(), on_error=_error, on_warning=_warning,
+            on_malformed=_show_malformed if verbose else None, on_progress=advance,
+        )  # fmt: skip
+    if verbose or report.malformed:
         click.echo(
-            f"{result.lines:,} lines read, {result.malformed:,} malformed; report in {out}/",
+            f"{report.lines:,} lines read, {report.malformed:,} malformed; report in {out}/",
             err=True,
         )
-    if errors or result.errors:
+    if report.errors:
         sys.exit(1)
-
-
-def _state_and_kept_lines(state: Path | None, keys_dir: Path | None):
-    """The --state folder and its store of anonymised lines (None, None without --state)."""
-    from analytics.keptlines import KeptLines
-
-    if state is None:
-        return None, None
-    saved = _open_state(state, keys_dir)
-    try:
-        return saved, KeptLines(saved.folder)
-    except OSError as e:
-        raise click.ClickException(
-            f"{state}: cannot keep anonymised lines ({e.strerror})"
-        ) from None
-
-
-def _count(shop, logs, saved, kept, ipv4, ipv6, fmt, countries=None, anonymised_out=None,
-           verbose=False):  # fmt: skip
-    """Read LOGS (only their new lines with --state) into per-day counts, the state's included.
-
-    Returns the tidy counts, the pipeline's result and the inputs that could not be read.
-    """
-    from analytics import pipeline
-    from analytics.state import StateError
-
-    sources, errors = expand_inputs(list(logs))
-    for message in errors:
-        _error(message)
-    options = pipeline.Options(
-        log_format=fmt,
-        ipv4_prefix=ipv4,
-        ipv6_prefix=ipv6,
-        own_host=urlsplit(shop.site.url).hostname or "",
-        form_path=urlsplit(shop.site.form_action).path,
-        countries=countries,
-        anonymised_out=anonymised_out,
-        kept_lines=kept,
-        same_format=False,
-        on_error=_error,
-        on_malformed=_show_malformed if verbose else None,
-        day_keys=saved.day_keys if saved else None,
-        offsets=saved,
-        after_block=_release_freed(every=TRIM_BLOCKS),
-    )
-    run = pipeline.Pipeline(options)
-    with _progress(sources, "reading") as advance:
-        options.on_progress = advance
-        result = run.run(sources)
-    _release_freed()()
-    try:
-        tidy = pipeline.finish(run, saved)
-    except StateError as e:
-        raise click.ClickException(str(e)) from None
-    if kept is not None:
-        kept.commit()
-        window_start, _ = pipeline.report_period(
-            tidy, None, None, True, shop.privacy.anonymised_log_retention_days
-        )
-        if window_start is not None:
-            kept.prune(window_start)
-    return tidy, result, errors
-
-
-def _countries(geoip: Path | None):
-    if geoip is None:
-        return None
-    from analytics.geoip import CountryLookup, GeoIPError
-
-    try:
-        return CountryLookup(geoip)
-    except GeoIPError as e:
-        raise click.BadParameter(str(e), param_hint="--geoip") from None
-
-
-def _show_malformed(source: str, line: str) -> None:
-    click.echo(f"malformed line in {source}: {line[:500]}", err=True)
-
-
-def _write_outputs(stats: dict, out: Path, lang: str, anonymised_log) -> None:
-    """stats.json and CSVs, goaccess.html (from anonymised lines only: a file, a list of files,
-    or None for no dashboard), then index.html."""
-    from analytics.export import write_csvs, write_json
-    from analytics.goaccess import GoAccessError, GoAccessNotFound, build_dashboard
-    from analytics.report import write_report
-
-    write_json(stats, out)
-    write_csvs(stats, out)
-    if anonymised_log is not None:
-        try:
-            build_dashboard(anonymised_log, out / "goaccess.html")
-        except (GoAccessNotFound, GoAccessError) as e:
-            click.echo(f"warning: no goaccess.html: {e}", err=True)
-    write_report(stats, out, lang)
 
 
 @cli.command()
@@ -414,7 +245,7 @@ def _write_outputs(stats: dict, out: Path, lang: str, anonymised_log) -> None:
     help="The last full week (Monday to Sunday) or calendar month, against the one before.",
 )
 @click.option(
-    "--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True,
+    "--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANG, show_default=True,
     help="Language of the mail.",
 )  # fmt: skip
 @click.option(
@@ -445,8 +276,9 @@ def summary(logs, state, keys_dir, period, lang, mail_dir, today, ipv4_prefix, i
       analytics summary --state /var/lib/itfixe-stats/state
       analytics summary access.log* --period month --lang en --mail-dir mail
     """
+    from analytics.analysis import count_days
     from analytics.report import SHOP_TIMEZONE
-    from analytics.summary import compose, message, period_before
+    from analytics.summary import DeliveryError, compose, deliver, message, period_before
     from repairs import mail
     from repairs.settings import SettingsError
     from repairs.settings import load as load_mail_settings
@@ -460,36 +292,22 @@ def summary(logs, state, keys_dir, period, lang, mail_dir, today, ipv4_prefix, i
         settings = load_mail_settings(mail_dir=mail_dir, need_db=False)
     except SettingsError as e:
         raise click.ClickException(str(e)) from None
-    ipv4, ipv6 = _prefixes(shop, ipv4_prefix, ipv6_prefix)
-    fmt = _log_format(log_format)
-    saved, kept = _state_and_kept_lines(state, keys_dir)
-    try:
-        tidy, result, errors = _count(shop, logs, saved, kept, ipv4, ipv6, fmt)
-    finally:
-        if kept is not None:
-            kept.discard()
-    if errors or result.errors:  # a summary with a log missing would mislead
+    with _library_errors():
+        counts = count_days(
+            logs, state=state, keys_dir=keys_dir, ipv4_prefix=ipv4_prefix,
+            ipv6_prefix=ipv6_prefix, log_format=log_format, shop=shop, on_error=_error,
+            on_warning=_warning,
+        )  # fmt: skip
+    if counts.errors:  # a summary with a log missing would mislead
         raise click.ClickException("summary not sent: a LOG could not be read")
     day = today.date() if today else dt.datetime.now(SHOP_TIMEZONE).date()
-    composed = compose(tidy, day, period, lang, shop.site.url, shop.business.trade_name)
+    composed = compose(counts.frame, day, period, lang, shop.site.url, shop.business.trade_name)
     msg = message(composed, mail.sender(settings), shop.business.email)
     start, _ = period_before(day, period)
     try:
-        if settings.mail_dir is not None:
-            settings.mail_dir.mkdir(parents=True, exist_ok=True)
-            target = settings.mail_dir / f"summary-{period}-{start.isoformat()}.eml"
-            mail.write_eml(target, msg)
-            click.echo(f"summary written to {target}")
-        else:
-            smtp = mail.open_smtp(settings)
-            try:
-                smtp.send_message(msg)
-            finally:
-                smtp.quit()
-            click.echo(f"summary sent to {shop.business.email}")
-    except (OSError, smtplib.SMTPException) as e:
-        where = settings.mail_dir or f"{settings.smtp_host}:{settings.smtp_port}"
-        raise click.ClickException(f"summary not delivered ({where}): {e}") from None
+        click.echo(f"summary {deliver(msg, settings, f'summary-{period}-{start}.eml')}")
+    except DeliveryError as e:
+        raise click.ClickException(f"summary not delivered ({e})") from None
 
 
 @cli.command()
@@ -512,30 +330,16 @@ def anonymize(logs, output, ipv4_prefix, ipv6_prefix, log_format) -> None:
     Example:
       analytics anonymize /var/log/nginx/access.log.1 -o access-anonymised.log.gz
     """
-    from analytics import pipeline
+    from analytics.analysis import anonymise_logs
 
-    shop = _shop()
-    ipv4, ipv6 = _prefixes(shop, ipv4_prefix, ipv6_prefix)
-    fmt = _log_format(log_format)
-    sources, errors = expand_inputs(list(logs))
-    for message in errors:
-        _error(message)
-    with _open_output(output) as sink:
-        options = pipeline.Options(
-            log_format=fmt,
-            ipv4_prefix=ipv4,
-            ipv6_prefix=ipv6,
-            aggregate=False,
-            anonymised_out=sink,
-            same_format=True,
-            on_error=_error,
-        )
-        with _progress(sources, "anonymising") as advance:
-            options.on_progress = advance
-            result = pipeline.Pipeline(options).run(sources)
+    with _library_errors(), _open_output(output) as sink, _progress(logs, "anonymising") as advance:
+        result = anonymise_logs(
+            logs, sink, ipv4_prefix=ipv4_prefix, ipv6_prefix=ipv6_prefix, log_format=log_format,
+            shop=_shop(), on_error=_error, on_progress=advance,
+        )  # fmt: skip
     if result.malformed:
         click.echo(f"{result.malformed:,} malformed lines left out", err=True)
-    if errors or result.errors:
+    if result.errors:
         sys.exit(1)
 
 
@@ -545,22 +349,20 @@ def _open_output(output: str):
         yield sys.stdout.buffer
         sys.stdout.flush()
         return
-    target = Path(output)
-    partial = target.with_name(f".{target.name}.part")
-    try:
-        if target.suffix == ".gz":
-            import gzip
+    from analytics.files import replaced_whole
 
-            with gzip.open(partial, "wb") as sink:
+    target = Path(output)
+    try:
+        with replaced_whole(target) as sink:
+            if target.suffix == ".gz":
+                import gzip
+
+                with gzip.GzipFile(target.name, "wb", fileobj=sink) as compressed:
+                    yield compressed
+            else:
                 yield sink
-        else:
-            with open(partial, "wb") as sink:
-                yield sink
-        os.replace(partial, target)
     except OSError as e:
         raise click.ClickException(f"{target}: cannot write ({e.strerror or e})") from None
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 @cli.command("purge-logs")
@@ -607,12 +409,8 @@ def purge_logs(logs, days, dry_run, state, keys_dir) -> None:
 
 
 def _drop_expired_visitors(state: Path, keys_dir: Path | None) -> None:
-    from analytics import pipeline
-    from analytics.state import StateError
+    from analytics.analysis import drop_expired_visitors
 
-    saved = _open_state(state, keys_dir, warn=False)
-    try:
-        pipeline.compact(saved)
-    except StateError as e:
-        raise click.ClickException(str(e)) from None
+    with _library_errors():
+        drop_expired_visitors(state, keys_dir)
     click.echo(f"{state}: visitor keys of days older than 48 hours dropped")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
+
+from analytics.files import write_whole
 
 # A cell starting with one of these opens as a formula in a spreadsheet; campaign values and
 # referrer hosts come from strangers, so such text is written with a leading ' (as text).
@@ -17,8 +20,7 @@ def write_json(stats: dict, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "stats.json"
     text = json.dumps(stats, ensure_ascii=False, indent=2) + "\n"
-    _replace(target, text)
-    return target
+    return write_whole(target, text)
 
 
 def write_csvs(stats: dict, out_dir: Path) -> list[Path]:
@@ -36,13 +38,11 @@ def _write_csv(target: Path, rows: list[dict], leading: list[str]) -> Path:
     columns = list(leading)
     for row in rows:
         columns += [c for c in row if c not in columns]
-    partial = target.with_name(f".{target.name}.part")
-    with open(partial, "w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: as_text_cell(v) for k, v in row.items()} for row in rows)
-    partial.replace(target)
-    return target
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: as_text_cell(v) for k, v in row.items()} for row in rows)
+    return write_whole(target, text.getvalue())
 
 
 def as_text_cell(value):
@@ -50,9 +50,3 @@ def as_text_cell(value):
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
-
-
-def _replace(target: Path, text: str) -> None:
-    partial = target.with_name(f".{target.name}.part")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(target)  # a nightly run never leaves half a file behind

@@ -97,10 +97,6 @@ class LogFormat:
     cuts: tuple[int, ...] = ()
 
     @property
-    def fields(self) -> set[str]:
-        return {t.field for t in self.tokens if t.field in USED}
-
-    @property
     def split_regexes(self) -> list[str]:
         """The regex as several with at most 4 groups each, which RE2 runs much faster.
 

@@ -26,6 +26,8 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from analytics.files import write_whole
+
 Logs = Path | Sequence[Path]
 
 BASE_ARGS = ["--log-format=COMBINED", "--no-global-config", "--no-progress"]
@@ -61,11 +63,8 @@ def build_dashboard(anonymised_log: Logs, out_html: Path) -> None:
         _run(anonymised_log, ["-o", str(partial)])
         html, assets = without_inline_code(partial.read_text(encoding="utf-8"))
         for name, data in assets.items():  # first the files the new page links to
-            part = out_html.with_name(f".{name}.part")
-            part.write_bytes(data)
-            part.replace(out_html.with_name(name))
-        partial.write_text(html, encoding="utf-8")
-        partial.replace(out_html)
+            write_whole(out_html.with_name(name), data)
+        write_whole(out_html, html)
     finally:
         partial.unlink(missing_ok=True)
 

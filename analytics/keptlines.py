@@ -12,26 +12,16 @@ from __future__ import annotations
 import gzip
 import shutil
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import pyarrow as pa
 
-from analytics.anonymise import day_of
+from analytics.anonymised_log import write_lines
+from analytics.days import date_of
 
 FOLDER = "anonymised"
 SUFFIX = ".log.gz"
 PART = ".part"
-
-
-def write_lines(lines: pa.Array, out: IO[bytes]) -> None:
-    """Write an Arrow string array's bytes straight from its buffer."""
-    if len(lines) == 0:
-        return
-    lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
-    offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
-    data = lines.buffers()[2]
-    out.write(memoryview(data)[offsets[0] : offsets[-1]])
 
 
 class KeptLines:
@@ -43,7 +33,7 @@ class KeptLines:
         self._parts: dict[int, gzip.GzipFile] = {}
 
     def path(self, day: int) -> Path:
-        return self.folder / f"{day_of(day).isoformat()}{SUFFIX}"
+        return self.folder / f"{date_of(day).isoformat()}{SUFFIX}"
 
     def write(self, lines: pa.Array, day: np.ndarray) -> None:
         """Add `lines` (one per row, ending in a newline) to the files of their days."""

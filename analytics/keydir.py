@@ -1,4 +1,5 @@
-"""Where the per-day visitor-hash keys live: a private runtime folder on tmpfs, never the state.
+"""The per-day visitor-hash keys and where they live: a private runtime folder on tmpfs, never the
+state.
 
 A keys file on persistent disk beside the per-visitor rows would let anyone holding both hash
 every IPv4 address (2^32 tries) and recover visitors' addresses. So the keys go to a runtime
@@ -8,11 +9,19 @@ reboot; without one they stay in memory for the run only.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import os
 import stat
 from pathlib import Path
 
+from analytics.days import date_of
+from analytics.files import write_whole
+from shop.config import LIMITS
+
+KEY_LIFETIME = dt.timedelta(hours=LIMITS["visitor_key_hours"])
+EARLIEST_ZONE = dt.timedelta(hours=14)
 APP = "itfixe-analytics"
 SHM = Path("/dev/shm")
 MEMORY_ONLY = (
@@ -83,3 +92,52 @@ def keys_file(folder: Path, state: Path) -> Path:
     """The keys file of one state folder (several states may share a runtime folder)."""
     digest = hashlib.sha256(str(Path(state).resolve()).encode()).hexdigest()[:16]
     return Path(folder) / f"day-keys-{digest}.json"
+
+
+def key_is_open(day: int, now: dt.datetime) -> bool:
+    """True while `day`'s key may still be held: until 48 h after the day ends.
+
+    Days are the log's local days; the earliest any local day can end is at UTC+14, so
+    counting from there keeps a key no longer than 48 h in every time zone.
+    """
+    end = dt.datetime.combine(date_of(day + 1), dt.time(), dt.UTC) - EARLIEST_ZONE
+    return now < end + KEY_LIFETIME
+
+
+class DayKeys:
+    """Random per-day hash keys, in memory or in a keys file (analytics.keydir: on tmpfs, never
+    in the state folder) until 48 h after their day ends."""
+
+    def __init__(self, path: Path | None = None, now: dt.datetime | None = None) -> None:
+        self.path = path
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.keys: dict[int, bytes] = {}
+        if path is not None and path.is_file():
+            try:
+                stored = json.loads(path.read_text(encoding="utf-8"))
+                self.keys = {int(d): bytes.fromhex(k) for d, k in stored.items()}
+            except (ValueError, AttributeError):  # damaged: new keys; open days may count twice
+                self.keys = {}
+        self._forget_expired()
+
+    def is_open(self, day: int) -> bool:
+        return key_is_open(day, self.now)
+
+    def key(self, day: int) -> bytes:
+        if day not in self.keys:
+            self.keys[day] = os.urandom(32)
+        return self.keys[day]
+
+    def save(self) -> None:
+        """Write the keys still allowed to exist (owner-only file), or remove the file if none."""
+        if self.path is None:
+            return
+        self._forget_expired()
+        if not self.keys:
+            self.path.unlink(missing_ok=True)
+            return
+        stored = {str(d): k.hex() for d, k in sorted(self.keys.items())}
+        write_whole(self.path, json.dumps(stored), mode=0o600)
+
+    def _forget_expired(self) -> None:
+        self.keys = {d: k for d, k in self.keys.items() if self.is_open(d)}

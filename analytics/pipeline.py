@@ -1,4 +1,4 @@
-"""read → anonymise → classify → aggregate, block by block, for `report` and `anonymize`.
+"""read → anonymise → classify → aggregate, block by block: one pass over the logs.
 
 The next blocks are parsed in worker threads while the current one is anonymised, classified
 and counted (pyarrow's kernels release the GIL), so the regex and the per-value work overlap.
@@ -7,14 +7,13 @@ Memory stays flat: a few blocks in flight plus small per-block partial counts.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import zlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,24 +24,22 @@ from analytics import classify
 from analytics.aggregate import (
     EVENT_COLUMNS,
     Aggregator,
-    Block,
+    ClassifiedBlock,
+    Labels,
     Vocabulary,
-    build_stats,
     combine_keys,
-    merge_tidy,
-    visitor_tidy,
+    merge_counts,
+    visitor_counts,
 )
 from analytics.anonymise import (
     Anonymiser,
     Clients,
-    DayKeys,
-    anonymised_lines,
-    anonymised_values,
     split_query,
     strip_referrer,
 )
+from analytics.anonymised_log import anonymised_lines, anonymised_values, write_lines
+from analytics.classify import Labeller
 from analytics.formats import LogFormat, get_format
-from analytics.keptlines import write_lines
 from analytics.read import (
     MAX_LINE_BYTES,
     ReadError,
@@ -53,32 +50,37 @@ from analytics.read import (
     sniff_format,
     split_lines,
 )
-from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE, Privacy
+from shop.config import IPV4_PREFIX_RANGE, IPV6_PREFIX_RANGE
+
+if TYPE_CHECKING:
+    from analytics.geoip import CountryLookup
+    from analytics.keptlines import KeptLines
+    from analytics.state import State
 
 COMBINED = get_format("combined")
 PAGE_METHODS = ("GET", "HEAD")
-EPOCH = dt.date(1970, 1, 1)
 PARSE_THREADS = 2
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
-    log_format: LogFormat | None = None
+    """How one pass reads, anonymises and counts; fixed for the pass."""
+
+    log_format: LogFormat | None = None  # None: detected per file
     ipv4_prefix: int = 24
     ipv6_prefix: int = 32
-    own_host: str = ""
+    own_host: str = ""  # the site's host: a referrer from it is no source
     form_path: str = ""  # the path of [site] form_action: a POST there answered 303 is a request
-    countries: object | None = None  # analytics.geoip.CountryLookup
-    aggregate: bool = True
+    countries: CountryLookup | None = None
+    count: bool = True  # False: only write anonymised lines (anonymize)
     anonymised_out: IO[bytes] | None = None
-    kept_lines: object | None = None  # analytics.keptlines.KeptLines: anonymised lines per day
+    kept_lines: KeptLines | None = None  # anonymised lines per day, in the state folder
     same_format: bool = True  # anonymised lines in the input's format, else combined
+    state: State | None = None  # offsets to resume from, day keys, the stored counts
     on_error: Callable[[str], None] = print
     on_malformed: Callable[[str, str], None] | None = None
     on_progress: Callable[[int], None] | None = None
     after_block: Callable[[], None] | None = None  # e.g. hand freed memory back to the OS
-    day_keys: DayKeys | None = None
-    offsets: object | None = None  # analytics.state.State
 
 
 @dataclass
@@ -87,37 +89,35 @@ class Result:
     errors: list[str] = field(default_factory=list)
     lines: int = 0
     malformed: int = 0
-    written: int = 0
 
 
 class Pipeline:
     """One pass over the inputs; `finish()` turns what it collected into per-day counts."""
 
     def __init__(self, options: Options) -> None:
-        self.o = options
+        self.options = options
+        day_keys = options.state.day_keys if options.state is not None else None
         self.anonymiser = Anonymiser(
-            options.ipv4_prefix, options.ipv6_prefix, options.day_keys, options.countries
+            options.ipv4_prefix, options.ipv6_prefix, day_keys, options.countries
         )
         self.names = {k: Vocabulary() for k in ("path", "agent", "referrer", "campaign", "country")}
-        self.agents: list[classify.Agent | None] = []
-        self.path_page: list[bool] = []
-        self.path_probe: list[bool] = []
+        self.labeller = Labeller(options.own_host)
         self.result = Result(Aggregator())
 
-    def run(self, sources: list[Source]) -> Result:
+    def read(self, sources: list[Source]) -> Result:
         with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
             for source in sources:
                 try:
-                    self._read(source, pool)
+                    self._read_source(source, pool)
                 except ReadError as e:
                     self.result.errors.append(str(e))
-                    self.o.on_error(str(e))
+                    self.options.on_error(str(e))
         return self.result
 
-    def _read(self, source: Source, pool: ThreadPoolExecutor) -> None:
+    def _read_source(self, source: Source, pool: ThreadPoolExecutor) -> None:
         """Parse up to PARSE_THREADS blocks ahead in the pool, process them in order."""
-        state = self.o.offsets
-        fmt = self.o.log_format
+        state = self.options.state
+        fmt = self.options.log_format
         # stdin cannot be read twice (and is never resumed): no mark
         mark = stream_mark(source, fmt) if state is not None and source.path else None
         offset = state.resume_offset(source, mark) if state is not None else 0
@@ -128,8 +128,8 @@ class Pipeline:
                     if fmt is None:
                         fmt = sniff_format(block) or COMBINED
                     pending.append((pool.submit(_prepare, block, fmt), end))
-                    if self.o.on_progress:
-                        self.o.on_progress(len(block))
+                    if self.options.on_progress:
+                        self.options.on_progress(len(block))
                     if len(pending) > PARSE_THREADS:
                         offset = self._process_next(pending, fmt, source.name)
             finally:  # a corrupt tail: the blocks read before it still count
@@ -144,109 +144,98 @@ class Pipeline:
     def _process_next(self, pending: deque, fmt: LogFormat, name: str) -> int:
         job, end = pending.popleft()
         self._process(job.result(), fmt, name)
-        if self.o.after_block:
-            self.o.after_block()
+        if self.options.after_block:
+            self.options.after_block()
         return end
 
-    def _process(self, block: Prepared, fmt: LogFormat, name: str) -> None:
-        r = self.result
-        r.lines += block.lines
-        rows = block.rows
+    def _process(self, parsed: ParsedBlock, fmt: LogFormat, name: str) -> None:
+        """Anonymise a parsed block, set its malformed lines apart, write and count the rest."""
+        self.result.lines += parsed.lines
+        rows, clients = self._anonymise(parsed)
+        self._count_malformed(parsed, name)
+        if not len(rows["day"]):
+            return
+        if self.options.anonymised_out is not None or self.options.kept_lines is not None:
+            self._write_anonymised(rows, clients, fmt)
+        if self.options.count:
+            self.result.aggregator.add(self._classify(rows, clients))
+
+    def _anonymise(self, parsed: ParsedBlock) -> tuple[dict, Clients]:
+        """The rows' clients; a row whose address is no IP joins the block's malformed lines."""
+        rows = parsed.rows
         clients = self.anonymiser.clients(rows["ip"], rows["ua"], rows["day"])
-        bad_days = block.bad_days
-        if not clients.valid.all():  # not an IP address: malformed too
-            invalid = ~clients.valid
-            not_ip = block.all_lines.take(pa.array(rows["index"][invalid]))
-            block.bad_lines = pa.concat_arrays([block.bad_lines, not_ip])
-            bad_days = np.concatenate([bad_days, rows["day"][invalid].astype(np.float64)])
-            rows = _filter(rows, clients.valid)
-            clients = Clients(
-                *(_filter({"x": v}, clients.valid)["x"] for v in vars(clients).values())
-            )
-        if len(bad_days):
-            r.malformed += len(bad_days)
-            if self.o.on_malformed:  # printed lines are anonymised as written ones are
-                for line in self.anonymiser.scrub_text(block.bad_lines).to_pylist():
-                    self.o.on_malformed(name, line.rstrip("\r\n"))
-            dated = bad_days[~np.isnan(bad_days)].astype(np.int64)
-            r.aggregator.add_malformed(dated, undated=len(bad_days) - len(dated))
-        day = rows["day"]
-        if not len(day):
+        if clients.valid.all():
+            return rows, clients
+        invalid = ~clients.valid
+        not_ip = parsed.all_lines.take(pa.array(rows["index"][invalid]))
+        parsed.bad_lines = pa.concat_arrays([parsed.bad_lines, not_ip])
+        parsed.bad_days = np.concatenate([parsed.bad_days, rows["day"][invalid].astype(np.float64)])
+        kept = Clients(*(_filter({"x": v}, clients.valid)["x"] for v in vars(clients).values()))
+        return _filter(rows, clients.valid), kept
+
+    def _count_malformed(self, parsed: ParsedBlock, name: str) -> None:
+        bad_days = parsed.bad_days
+        if not len(bad_days):
             return
-        if self.o.anonymised_out is not None or self.o.kept_lines is not None:
-            values = anonymised_values(
-                rows, clients.truncated, rows["method"], rows["clean_path"], rows["protocol"],
-                rows.get("stripped_referrer"), self.anonymiser,
-            )  # fmt: skip
-            tokens = fmt.tokens if self.o.same_format else COMBINED.tokens
-            if not self.o.same_format:
-                values.pop("rest", None)
-            lines = anonymised_lines(tokens, values, len(day))
-            if self.o.anonymised_out is not None:
-                write_lines(lines, self.o.anonymised_out)
-            if self.o.kept_lines is not None:
-                self.o.kept_lines.write(lines, day)
-            r.written += len(day)
-        if not self.o.aggregate:
-            return
-        status, size, method = rows["status_code"], rows["size"], rows["method"]
-        clean_path, campaign, ua = rows["clean_path"], rows["campaign"], rows["ua"]
-        referrer, country = rows.get("stripped_referrer"), clients.country
-        hour, ts, visitor = rows["hour"], rows["ts"], clients.visitor
-        path = self.names["path"].codes(clean_path)
-        self._classify_paths()
-        agent = self.names["agent"].codes(ua)
-        self._classify_agents()
-        page_path = np.asarray([*self.path_page, False])[path]
-        probe = np.asarray([*self.path_probe, False])[path]
-        robots_id = self.names["path"].ids.get(classify.ROBOTS_TXT, -2)
+        self.result.malformed += len(bad_days)
+        if self.options.on_malformed:  # printed lines are anonymised as written ones are
+            for line in self.anonymiser.scrub_text(parsed.bad_lines).to_pylist():
+                self.options.on_malformed(name, line.rstrip("\r\n"))
+        dated = bad_days[~np.isnan(bad_days)].astype(np.int64)
+        self.result.aggregator.add_malformed(dated, undated=len(bad_days) - len(dated))
+
+    def _write_anonymised(self, rows: dict, clients: Clients, fmt: LogFormat) -> None:
+        options = self.options
+        values = anonymised_values(
+            rows, clients.truncated, rows["method"], rows["clean_path"], rows["protocol"],
+            rows.get("stripped_referrer"), self.anonymiser,
+        )  # fmt: skip
+        tokens = fmt.tokens if options.same_format else COMBINED.tokens
+        if not options.same_format:
+            values.pop("rest", None)
+        lines = anonymised_lines(tokens, values, len(rows["day"]))
+        if options.anonymised_out is not None:
+            write_lines(lines, options.anonymised_out)
+        if options.kept_lines is not None:
+            options.kept_lines.write(lines, rows["day"])
+
+    def _classify(self, rows: dict, clients: Clients) -> ClassifiedBlock:
+        """The block's rows as codes and the classifier's yes/no answers, for the aggregator."""
+        status, method, day = rows["status_code"], rows["method"], rows["day"]
+        paths, agents = self.names["path"], self.names["agent"]
+        path = paths.codes(rows["clean_path"])
+        page_path, probe = self.labeller.pages_and_probes(paths.values)
+        agent = agents.codes(rows["ua"])
+        listed_bot = self.labeller.agent_bots(agents.values)
         is_get = pc.fill_null(pc.is_in(method, pa.array(PAGE_METHODS)), False)
         good_status = ((status >= 200) & (status < 300)) | (status == 304)
-        form_id = self.names["path"].ids.get(self.o.form_path, -2)
+        form_id = paths.ids.get(self.options.form_path, -2)
         is_post = pc.fill_null(pc.equal(method, "POST"), False).to_numpy(zero_copy_only=False)
-        ua_bot = np.asarray([a is not None and a.bot is not None for a in self.agents] + [False])
-        block = Block(
+        referrer = rows.get("stripped_referrer")
+        return ClassifiedBlock(
             day=day,
-            hour=hour,
-            ts=ts,
-            visitor=visitor,
+            hour=rows["hour"],
+            ts=rows["ts"],
+            visitor=clients.visitor,
             status=status,
-            bytes=size,
+            bytes=rows["size"],
             path=path,
-            page=page_path & is_get.to_numpy(zero_copy_only=False) & good_status,
+            page=page_path[path] & is_get.to_numpy(zero_copy_only=False) & good_status,
             form_sent=(path == form_id) & is_post & (status == 303),
-            probe=probe,
-            robots=path == robots_id,
-            ua_bot=ua_bot[agent],
+            probe=probe[path],
+            robots=path == paths.ids.get(classify.ROBOTS_TXT, -2),
+            ua_bot=listed_bot[agent],
             agent=agent,
             referrer=self.names["referrer"].codes(referrer)
             if referrer is not None
             else np.full(len(day), -1, np.int32),
-            campaign=self.names["campaign"].codes(campaign),
-            country=self.names["country"].codes(country),
+            campaign=self.names["campaign"].codes(rows["campaign"]),
+            country=self.names["country"].codes(clients.country),
         )
-        r.aggregator.add(block)
-
-    def _classify_paths(self) -> None:
-        for p in self.names["path"].values[len(self.path_page) :]:
-            self.path_page.append(classify.is_page(p))
-            self.path_probe.append(classify.is_probe(p))
-
-    def _classify_agents(self) -> None:
-        for ua in self.names["agent"].values[len(self.agents) :]:
-            self.agents.append(classify.classify_agent(ua))
-
-    def agent_info(self, code: int) -> tuple:
-        a = self.agents[code]
-        return (a.bot, a.browser, a.os, a.device)
-
-    def source_of(self, code: int) -> tuple | None:
-        s = _source(self.names["referrer"].values[code], self.o.own_host)
-        return (s.kind, s.name, s.host) if s else None
 
 
 @dataclass
-class Prepared:
+class ParsedBlock:
     """A parsed block: malformed lines apart, per-row columns of the good ones (`rows`)."""
 
     lines: int
@@ -256,7 +245,7 @@ class Prepared:
     all_lines: pa.Array
 
 
-def _prepare(block: bytes, fmt: LogFormat) -> Prepared:
+def _prepare(block: bytes, fmt: LogFormat) -> ParsedBlock:
     """Everything per block that needs no shared state, run in a worker thread."""
     parsed = parse_lines(split_lines(block), fmt)
     ok = parsed.ok
@@ -289,7 +278,7 @@ def _prepare(block: bytes, fmt: LogFormat) -> Prepared:
         rows["size"] = size.to_numpy(zero_copy_only=False)
     else:
         rows["size"] = np.zeros(len(rows["day"]), np.int64)
-    return Prepared(len(ok), bad_lines, bad_days, rows, parsed.lines)
+    return ParsedBlock(len(ok), bad_lines, bad_days, rows, parsed.lines)
 
 
 MARK_HEAD_BYTES = 64 * 1024
@@ -357,42 +346,38 @@ def _split_request(request: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     )
 
 
-_source_cache: dict[tuple[str, str], object] = {}
-
-
-def _source(referrer: str, own_host: str):
-    key = (referrer, own_host)
-    if key not in _source_cache:
-        _source_cache[key] = classify.referrer_source(referrer, own_host)
-    return _source_cache[key]
-
-
-def finish(pipeline: Pipeline, state=None) -> pd.DataFrame:
+def finish(pipeline: Pipeline) -> pd.DataFrame:
     """All per-day counts: this run's plus the state's, recomputing days whose visitors are open."""
-    agg = pipeline.result.aggregator
+    state = pipeline.options.state
+    names = pipeline.names
+    aggregator = pipeline.result.aggregator
     stored = old_keys = old_events = None
     if state is not None:
-        stored, old_keys, old_events = state.load(pipeline.names)
-    keys = combine_keys([_columns(old_keys), agg.keys()])
-    events = agg.events
+        stored, old_keys, old_events = state.load(names)
+    keys = combine_keys([_columns(old_keys), aggregator.keys()])
+    events = aggregator.events
     if old_events is not None and len(old_events):
         events.append(_columns(old_events))
-    pipeline._classify_agents()
+    labels = Labels(
+        agents=pipeline.labeller.agent_labels(names["agent"].values),
+        referrers=pipeline.labeller.referrer_labels(names["referrer"].values),
+    )
+    agent = keys["agent"].astype(np.int64)
+    listed = labels.agents.bot[np.where(agent < 0, len(labels.agents.bot) - 1, agent)]
+    bot_reason = classify.bot_reasons(listed, keys["robots"], keys["probe"], keys["requests"])
     derived_days = set(np.unique(keys["day"]).tolist())
     if state is not None:
         open_days = [d for d in derived_days if state.is_open(d)]
         open_keys = _subset(keys, open_days)
         open_events = _subset({c: events.column(c) for c in EVENT_COLUMNS}, open_days)
     try:
-        derived = visitor_tidy(
-            keys, events, pipeline.names, pipeline.agent_info, pipeline.source_of
-        )
+        derived = visitor_counts(keys, bot_reason, events, names, labels)
     finally:
         events.close()
-    tidy = merge_tidy([agg.request_tidy(pipeline.names["path"]), derived, stored])
+    counts = merge_counts([aggregator.request_counts(names["path"]), derived, stored])
     if state is not None:
-        state.save(tidy, derived_days, open_keys, open_events, pipeline.names)
-    return tidy
+        state.save(counts, derived_days, open_keys, open_events, names)
+    return counts
 
 
 def _columns(frame: pd.DataFrame | None) -> dict | None:
@@ -405,34 +390,6 @@ def _subset(columns: dict, days: list[int]) -> pd.DataFrame:
     return pd.DataFrame({c: v[keep] for c, v in columns.items()})
 
 
-def report_period(
-    tidy: pd.DataFrame,
-    since: dt.date | None,
-    until: dt.date | None,
-    with_state: bool,
-    window_days: int | None = None,
-) -> tuple[int | None, int | None]:
-    """Days to report: --since/--until, else all days read (with --state: the last
-    `window_days`, shop.toml's anonymised_log_retention_days, as long as the lines are kept)."""
-    if window_days is None:
-        window_days = Privacy.anonymised_log_retention_days
-    days = tidy["day"]
-    end = (until - EPOCH).days if until else (int(days.max()) if len(days) else None)
-    if since:
-        start = (since - EPOCH).days
-    elif with_state and end is not None:
-        start = max(int(days.min()), end - window_days + 1)
-    else:
-        start = int(days.min()) if len(days) else None
-    if start is not None and end is None:
-        end = start
-    return start, end
-
-
-def stats_for(tidy, start, end, settings, undated) -> dict:
-    return build_stats(tidy, settings=settings, start=start, end=end, undated_malformed=undated)
-
-
-def compact(state) -> None:
+def compact(state: State) -> None:
     """Turn the per-visitor rows of days whose hash key has expired into counts, reading no log."""
-    finish(Pipeline(Options()), state)
+    finish(Pipeline(Options(state=state)))

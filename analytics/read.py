@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics import quotesplit
+from analytics.days import day_number
 from analytics.distinct import encode
 from analytics.formats import LogFormat, detect_format
 
@@ -32,7 +33,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 MAX_LINE_BYTES = 64 * 1024
 OVERLONG = b"(a line longer than 64 KiB, left out)\n"
 STDIN = "-"
-EPOCH = dt.date(1970, 1, 1)
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -260,7 +260,7 @@ def _hour_start(text: str | None) -> float:
     """Seconds from 1970 to the local `dd/Mon/yyyy:hh`, NaN when it is no real date."""
     try:
         day = dt.date(int(text[7:11]), _MONTHS[text[3:6]], int(text[0:2]))
-        return float((day - EPOCH).days * 86400 + int(text[12:14]) * 3600)
+        return float(day_number(day) * 86400 + int(text[12:14]) * 3600)
     except (ValueError, KeyError, TypeError):
         return np.nan
 

@@ -12,11 +12,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from analytics import charts
 from analytics.aggregate import DIRECT
+from analytics.files import write_whole
 from analytics.geoip import DBIP_DOWNLOAD
 from analytics.texts import COUNTRIES, DEVICES, MONTHS, STATUS, TEXT, WEEKDAYS
+from shop.site import LANGUAGES, TIME_ZONE
 
-LANGS = ("nl", "en")
-SHOP_TIMEZONE = ZoneInfo("Europe/Amsterdam")  # the site's TIMEZONE in pelicanconf.py
+LANGS = LANGUAGES
+SHOP_TIMEZONE = ZoneInfo(TIME_ZONE)
 TOP_ROWS = 10
 STYLESHEET = "report.css"  # written beside index.html
 # The top tables in page order: what people did first, then bots and errors in their own section.
@@ -47,14 +49,14 @@ def write_report(stats: dict, out_dir: Path, lang: str) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = render_report(stats, lang, present=set(os.listdir(out_dir)))
-    _write_whole(out_dir / STYLESHEET, render_stylesheet())
-    return _write_whole(out_dir / "index.html", html)
+    write_whole(out_dir / STYLESHEET, render_stylesheet())
+    return write_whole(out_dir / "index.html", html)
 
 
 def render_stylesheet() -> str:
     """report.css: the page's look, with the chart colours of analytics.charts for its legend."""
     return (
-        _environment()
+        environment()
         .get_template(STYLESHEET)
         .render(
             pageviews_colour=charts.PAGEVIEWS_COLOUR,
@@ -63,18 +65,10 @@ def render_stylesheet() -> str:
     )
 
 
-def _write_whole(target: Path, text: str) -> Path:
-    """Write via a hidden partial file, so a reader never sees half a file."""
-    partial = target.with_name(f".{target.name}.part")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(target)
-    return target
-
-
 def render_report(stats: dict, lang: str, present: set[str] = frozenset()) -> str:
     """The report page as a string; `present` names the files next to it that it may link to."""
     t = TEXT[lang]
-    fmt = _Formatter(lang)
+    fmt = Formatter(lang)
     tables = stats.get("tables", {})
     context = {
         "lang": lang,
@@ -120,10 +114,10 @@ def render_report(stats: dict, lang: str, present: set[str] = frozenset()) -> st
             name for name in ("goaccess.html", "stats.json", "daily.csv") if name in present
         ],
     }
-    return _environment().get_template("report.html").render(context)
+    return environment().get_template("report.html").render(context)
 
 
-def _environment() -> Environment:
+def environment() -> Environment:
     return Environment(
         loader=PackageLoader("analytics", "templates"),
         autoescape=select_autoescape(["html"]),
@@ -137,18 +131,18 @@ def _prefixes(stats: dict) -> dict:
     return {"ipv4": settings.get("ipv4_prefix", 24), "ipv6": settings.get("ipv6_prefix", 32)}
 
 
-def _period(period: dict, fmt: _Formatter, t: dict) -> str:
+def _period(period: dict, fmt: Formatter, t: dict) -> str:
     days = period.get("days") or 1
     length = t["one_day"] if days == 1 else t["days"].format(n=days)
     return f"{fmt.span(period['start'], period['end'], year=True)} ({length})"
 
 
-def _headline(stats: dict, fmt: _Formatter, t: dict) -> list[dict]:
+def _headline(stats: dict, fmt: Formatter, t: dict) -> list[dict]:
     previous = stats.get("previous") or {}
     cards = []
     for key in ("visitors", "pageviews", "visits", "conversions"):
         value = stats.get(key, 0)
-        change = _change(value, previous.get(key), fmt, t)
+        change = compared(value, previous.get(key), fmt, t)
         if change:
             change["against"] = t["against"].format(
                 span=fmt.span(previous["start"], previous["end"])
@@ -172,7 +166,7 @@ def _headline(stats: dict, fmt: _Formatter, t: dict) -> list[dict]:
     return cards
 
 
-def funnel_rows(stats: dict, fmt: _Formatter, t: dict) -> list[tuple[str, str, str]]:
+def funnel_rows(stats: dict, fmt: Formatter, t: dict) -> list[tuple[str, str, str]]:
     """Visits → visits that saw the form page → visits that sent it: (step, visits, share)."""
     visits = stats.get("visits", 0)
     steps = [
@@ -183,7 +177,8 @@ def funnel_rows(stats: dict, fmt: _Formatter, t: dict) -> list[tuple[str, str, s
     return [(label, fmt.int(n), fmt.share(n, visits)) for label, n in steps]
 
 
-def _change(now: int, before: int | None, fmt: _Formatter, t: dict) -> dict | None:
+def compared(now: int, before: int | None, fmt: Formatter, t: dict) -> dict | None:
+    """The change from `before` to `now` as text and direction (None without a before)."""
     if before is None:
         return None
     if before == 0 and now:
@@ -199,7 +194,7 @@ def _change(now: int, before: int | None, fmt: _Formatter, t: dict) -> dict | No
     }
 
 
-def _daily_chart(daily: list[dict], fmt: _Formatter, t: dict) -> str | None:
+def _daily_chart(daily: list[dict], fmt: Formatter, t: dict) -> str | None:
     if not daily:
         return None
     return charts.daily_chart(
@@ -213,7 +208,7 @@ def _daily_chart(daily: list[dict], fmt: _Formatter, t: dict) -> str | None:
     )
 
 
-def _hours(table: dict | None, fmt: _Formatter, t: dict) -> dict | None:
+def _hours(table: dict | None, fmt: Formatter, t: dict) -> dict | None:
     if not table or not table.get("rows"):
         return None
     counts = {f"{int(row['key']):02d}": row["count"] for row in table["rows"]}
@@ -228,7 +223,7 @@ def _hours(table: dict | None, fmt: _Formatter, t: dict) -> dict | None:
     }
 
 
-def _table(name: str, table: dict | None, fmt: _Formatter, t: dict, present) -> dict:
+def _table(name: str, table: dict | None, fmt: Formatter, t: dict, present) -> dict:
     table = table or {"counts": "visits", "rows": []}
     rows = table.get("rows", [])
     top = rows[:TOP_ROWS]
@@ -247,7 +242,7 @@ def _table(name: str, table: dict | None, fmt: _Formatter, t: dict, present) -> 
         "extra_labels": [t.get("column_" + column, column) for column in extra],
         "rows": [
             {
-                "key": _display_key(name, row["key"], fmt.lang, t),
+                "key": display_key(name, row["key"], fmt.lang, t),
                 "count": fmt.int(row["count"]),
                 "extra": [fmt.int(row[column]) for column in extra],
                 "share": round(100 * row["count"] / biggest),  # a class share-0 … share-100
@@ -259,7 +254,7 @@ def _table(name: str, table: dict | None, fmt: _Formatter, t: dict, present) -> 
     }
 
 
-def _display_key(table: str, key: str, lang: str, t: dict) -> str:
+def display_key(table: str, key: str, lang: str, t: dict) -> str:
     if key in ("", None):
         return t["none"]
     if table == "countries":
@@ -275,7 +270,7 @@ def _display_key(table: str, key: str, lang: str, t: dict) -> str:
     return str(key)
 
 
-class _Formatter:
+class Formatter:
     """Numbers, dates and durations the way a Dutch or English reader writes them."""
 
     def __init__(self, lang: str) -> None:

@@ -22,9 +22,9 @@ from typing import IO
 from zoneinfo import ZoneInfo
 
 from shop import config
-from shop.site import PAGE_PATHS
+from shop.site import PAGE_PATHS, TIME_ZONE
 
-TIMEZONE = ZoneInfo("Europe/Amsterdam")
+TIMEZONE = ZoneInfo(TIME_ZONE)
 # Spans the end of summer time (25 Oct 2026), so a default log has both offsets.
 DEFAULT_START = dt.date(2026, 10, 21)
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -23,9 +23,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from analytics.aggregate import EVENT_COLUMNS, KEY_COLUMNS, REQUEST_TABLES, TIDY_COLUMNS, Vocabulary
-from analytics.anonymise import DayKeys, key_is_open
-from analytics.keydir import KeysDirError, check_outside, keys_file
+from analytics.aggregate import (
+    COUNT_COLUMNS,
+    EVENT_COLUMNS,
+    KEY_COLUMNS,
+    REQUEST_TABLES,
+    Vocabulary,
+)
+from analytics.files import replaced_whole, write_whole
+from analytics.keydir import DayKeys, KeysDirError, check_outside, key_is_open, keys_file
 from analytics.read import ReadError, Source, open_stream
 from shop.config import LIMITS
 
@@ -51,8 +57,6 @@ class State:
     OPEN_KEYS = "open-visitors.parquet"
     OPEN_EVENTS = "open-pageviews.parquet"
 
-    LEGACY_KEYS = "day-keys.json"  # where earlier versions kept the hash keys
-
     def __init__(
         self, folder: Path, now: dt.datetime | None = None, keys_dir: Path | None = None
     ) -> None:
@@ -72,10 +76,6 @@ class State:
                 raise StateError(str(e)) from None
         path = keys_file(keys_dir, self.folder) if keys_dir is not None else None
         self.day_keys = DayKeys(path, self.now)
-        legacy = self.folder / self.LEGACY_KEYS
-        if legacy.is_file():  # moved to the keys folder (or memory), off the disk
-            self.day_keys.keys = {**DayKeys(legacy, self.now).keys, **self.day_keys.keys}
-            legacy.unlink()
         self.files: list[dict] = []
         path = self.folder / self.FILES
         if path.is_file():
@@ -140,7 +140,7 @@ class State:
     # --- counts --------------------------------------------------------------------------
     def load(self, names: dict[str, Vocabulary]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """Stored per-day counts, and the per-visitor rows of days still open (re-coded)."""
-        days = self._read(self.DAYS, TIDY_COLUMNS)
+        days = self._read(self.DAYS, COUNT_COLUMNS)
         keys = self._read(self.OPEN_KEYS, KEY_COLUMNS)
         events = self._read(self.OPEN_EVENTS, EVENT_COLUMNS)
         for frame in (keys, events):
@@ -157,7 +157,7 @@ class State:
 
     def save(
         self,
-        tidy: pd.DataFrame,
+        counts: pd.DataFrame,
         derived_days: set[int],
         open_keys: pd.DataFrame,
         open_events: pd.DataFrame,
@@ -165,8 +165,8 @@ class State:
     ) -> None:
         """Counts of closed days, per-visitor rows of open days, file offsets and day keys."""
         open_days = {d for d in derived_days if self.is_open(d)}
-        keep = tidy["table"].isin(REQUEST_TABLES) | ~tidy["day"].isin(open_days)
-        self._write(self.DAYS, tidy[keep])
+        keep = counts["table"].isin(REQUEST_TABLES) | ~counts["day"].isin(open_days)
+        self._write(self.DAYS, counts[keep])
         for name, frame in ((self.OPEN_KEYS, open_keys), (self.OPEN_EVENTS, open_events)):
             frame = frame[frame["day"].isin(open_days)].copy()
             for column in TEXT_COLUMNS:
@@ -175,7 +175,7 @@ class State:
             self._write(name, frame)
         cutoff = (self.now - FORGET_FILES_AFTER).date().isoformat()
         self.files = [r for r in self.files if r.get("seen", "") >= cutoff]
-        self._atomic(self.FILES, json.dumps(self.files, indent=1).encode())
+        write_whole(self.folder / self.FILES, json.dumps(self.files, indent=1))
         self.day_keys.save()
 
     def _read(self, name: str, columns: list[str]) -> pd.DataFrame:
@@ -188,14 +188,8 @@ class State:
             raise StateError(f"{path}: unreadable state file ({e})") from None
 
     def _write(self, name: str, frame: pd.DataFrame) -> None:
-        tmp = self.folder / (name + ".tmp")
-        frame.reset_index(drop=True).to_parquet(tmp, index=False)
-        os.replace(tmp, self.folder / name)
-
-    def _atomic(self, name: str, data: bytes) -> None:
-        tmp = self.folder / (name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, self.folder / name)
+        with replaced_whole(self.folder / name) as sink:
+            frame.reset_index(drop=True).to_parquet(sink, index=False)
 
 
 def _same_mark(record: dict, mark: dict) -> bool:

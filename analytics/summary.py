@@ -4,21 +4,29 @@ per-day counts (no address, no per-visitor row), as a text/plain and a simple te
 from __future__ import annotations
 
 import datetime as dt
+import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 import pandas as pd
 
-from analytics.aggregate import EPOCH, build_stats
-from analytics.report import _change, _display_key, _environment, _Formatter
+from analytics.aggregate import build_stats
+from analytics.days import day_number
+from analytics.report import Formatter, compared, display_key, environment
 from analytics.texts import SUMMARY, TEXT
+from repairs import mail
+from repairs.settings import Settings
 
 PERIODS = ("week", "month")
 TOP = 5
 # 404s "jump": at least this many more than the period before, and at least twice as many.
 NOT_FOUND_JUMP = 20
 FIGURES = ("visitors", "pageviews", "conversions")
+
+
+class DeliveryError(Exception):
+    """The mail could not be written or sent; the message says where it was going and why."""
 
 
 @dataclass
@@ -39,12 +47,12 @@ def period_before(today: dt.date, period: str) -> tuple[dt.date, dt.date]:
     raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
 
 
-def figures(now: dict, before: dict, fmt: _Formatter, t: dict) -> list[dict]:
+def figures(now: dict, before: dict, fmt: Formatter, t: dict) -> list[dict]:
     """Visitors, pageviews and repair requests, each with its change against the period before."""
     rows = []
     for key in FIGURES:
         value, previous = now.get(key, 0), before.get(key, 0) if before else None
-        change = _change(value, previous, fmt, TEXT[fmt.lang])
+        change = compared(value, previous, fmt, TEXT[fmt.lang])
         rows.append(
             {
                 "label": t[f"figure_{key}"],
@@ -57,7 +65,7 @@ def figures(now: dict, before: dict, fmt: _Formatter, t: dict) -> list[dict]:
     return rows
 
 
-def notable(now: dict, before: dict, fmt: _Formatter, t: dict) -> list[str]:
+def notable(now: dict, before: dict, fmt: Formatter, t: dict) -> list[str]:
     """What is worth a look: a new referrer in the top 5, a jump in 404s, no data at all."""
     notes = []
     if not now.get("requests"):
@@ -85,7 +93,7 @@ def notable(now: dict, before: dict, fmt: _Formatter, t: dict) -> list[str]:
 
 
 def compose(
-    tidy: pd.DataFrame, today: dt.date, period: str, lang: str, site_url: str, shop_name: str
+    counts: pd.DataFrame, today: dt.date, period: str, lang: str, site_url: str, shop_name: str
 ) -> Summary:
     """The summary of the last full `period` before `today` from per-day counts."""
     start, end = period_before(today, period)
@@ -93,10 +101,10 @@ def compose(
         prev_start, prev_end = start - dt.timedelta(days=7), start - dt.timedelta(days=1)
     else:
         prev_start, prev_end = period_before(start, "month")
-    now = _stats(tidy, start, end)
+    now = _stats(counts, start, end)
     # {} when the counts do not reach back that far: no change to show then
-    before = _stats(tidy, prev_start, prev_end) if _has_data(tidy, prev_start, prev_end) else {}
-    fmt, t = _Formatter(lang), SUMMARY[lang]
+    before = _stats(counts, prev_start, prev_end) if _has_data(counts, prev_start, prev_end) else {}
+    fmt, t = Formatter(lang), SUMMARY[lang]
     span = fmt.span(start.isoformat(), end.isoformat(), year=True)
     if period == "week":
         title = t["title_week"].format(week=start.isocalendar().week, span=span)
@@ -117,7 +125,7 @@ def compose(
         "pages": [(row["key"], fmt.int(row["count"])) for row in _rows(now, "pages")[:TOP]],
         "sources": [
             (
-                _display_key("sources", row["key"], lang, report_t),
+                display_key("sources", row["key"], lang, report_t),
                 fmt.int(row["count"]),
                 fmt.int(conversions.get(row["key"], 0)),
             )
@@ -126,7 +134,7 @@ def compose(
         "notes": notable(now, before, fmt, t),
         "report_url": site_url.rstrip("/") + "/stats/",
     }
-    env = _environment()
+    env = environment()
     subject = t["subject"].format(
         shop=shop_name,
         title=title,
@@ -155,20 +163,40 @@ def message(summary: Summary, sender, to: str) -> EmailMessage:
     return msg
 
 
-def counted(t: dict, key: str, n: int, fmt: _Formatter) -> str:
+def counted(t: dict, key: str, n: int, fmt: Formatter) -> str:
     """`1 bezoeker`, `3 bezoekers`: the text for one or for more (or none)."""
     one, more = t[key]
     return one if n == 1 else more.format(n=fmt.int(n))
 
 
-def _stats(tidy: pd.DataFrame, start: dt.date, end: dt.date) -> dict:
-    return build_stats(tidy, settings={}, start=(start - EPOCH).days, end=(end - EPOCH).days)
+def _stats(counts: pd.DataFrame, start: dt.date, end: dt.date) -> dict:
+    return build_stats(counts, settings={}, start=day_number(start), end=day_number(end))
 
 
-def _has_data(tidy: pd.DataFrame, start: dt.date, end: dt.date) -> bool:
-    days = tidy["day"]
-    return bool(((days >= (start - EPOCH).days) & (days <= (end - EPOCH).days)).any())
+def _has_data(counts: pd.DataFrame, start: dt.date, end: dt.date) -> bool:
+    days = counts["day"]
+    return bool(((days >= day_number(start)) & (days <= day_number(end))).any())
 
 
 def _rows(stats: dict, table: str) -> list[dict]:
     return stats.get("tables", {}).get(table, {}).get("rows", [])
+
+
+def deliver(msg: EmailMessage, settings: Settings, name: str) -> str:
+    """Write `msg` into the settings' mail folder as `name`, else send it with their SMTP
+    server; return where it went ("written to PATH", "sent to ADDRESS")."""
+    try:
+        if settings.mail_dir is not None:
+            settings.mail_dir.mkdir(parents=True, exist_ok=True)
+            target = settings.mail_dir / name
+            mail.write_eml(target, msg)
+            return f"written to {target}"
+        smtp = mail.open_smtp(settings)
+        try:
+            smtp.send_message(msg)
+        finally:
+            smtp.quit()
+        return f"sent to {msg['To']}"
+    except (OSError, smtplib.SMTPException) as e:
+        where = settings.mail_dir or f"{settings.smtp_host}:{settings.smtp_port}"
+        raise DeliveryError(f"{where}: {e}") from None

@@ -16,8 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from repairs.validation import FIELD_LIMITS, RepairForm
+from shop import site
 
-SHOP_TZ = ZoneInfo("Europe/Amsterdam")
+SHOP_TZ = ZoneInfo(site.TIME_ZONE)
 PERSONAL_FIELDS = tuple(FIELD_LIMITS)
 STATUSES = ("new", "received", "diagnosing", "waiting_for_parts", "repairing", "ready", "closed")
 CLOSED = "closed"

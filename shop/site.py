@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 
 LANGUAGES = ("nl", "en")
 DEFAULT_LANG = "nl"
+# The shop's clock: article dates, reference-number years, the report's days and times.
+TIME_ZONE = "Europe/Amsterdam"
 
 # page key -> {lang: path}. Content files name their key as `Slug:`; pelicanconf turns this
 # map into each page's url/save_as, so a page moves by editing one line here.

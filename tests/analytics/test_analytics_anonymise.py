@@ -12,15 +12,16 @@ from click.testing import CliRunner
 
 from analytics.anonymise import (
     Anonymiser,
-    DayKeys,
     campaign_of,
     split_query,
     strip_referrer,
     truncate_ip,
 )
 from analytics.cli import cli
+from analytics.days import day_number
+from analytics.keydir import DayKeys
 
-DAY = (dt.date(2026, 10, 21) - dt.date(1970, 1, 1)).days
+DAY = day_number(dt.date(2026, 10, 21))
 
 
 @pytest.mark.parametrize(

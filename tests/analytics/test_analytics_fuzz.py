@@ -10,9 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from privacy_scan import Needles, scan
 
+from analytics import count_days
 from analytics.cli import cli
-from analytics.pipeline import Options, Pipeline, finish
-from analytics.read import Source
 
 VALID = (
     b'192.0.2.1 - - [21/Oct/2026:10:00:00 +0200] "GET /a?b=c HTTP/1.1" 200 12 '
@@ -40,15 +39,14 @@ def test_reader_never_raises(tmp_path, lines, trailing_newline):
     assume(not data.startswith(b"\x1f\x8b"))  # that is a (corrupt) gzip file: an error
     path.write_bytes(data)
     expected = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-    pipeline = Pipeline(Options(on_error=lambda message: None))
-    result = pipeline.run([Source("fuzz.log", path)])
-    assert result.errors == []
-    assert result.lines == expected
-    tidy = finish(pipeline)
+    counts = count_days([path], on_error=lambda message: None)
+    assert counts.errors == ()
+    assert counts.lines == expected
+    frame = counts.frame
     requests = int(
-        tidy.loc[(tidy["table"] == "_requests") & (tidy["key"] == "requests"), "count"].sum()
+        frame.loc[(frame["table"] == "_requests") & (frame["key"] == "requests"), "count"].sum()
     )
-    assert requests + result.malformed == expected
+    assert requests + counts.malformed == expected
 
 
 def _network_bits_only(ip: ipaddress._BaseAddress) -> bool:

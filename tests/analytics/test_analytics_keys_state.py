@@ -41,11 +41,6 @@ def stored_forms(path):
 
 def test_keys_live_only_in_the_keys_dir_and_a_split_day_counts_once(tmp_path, write_log, line):
     state, keys, out = tmp_path / "state", tmp_path / "keys", tmp_path / "out"
-    (state).mkdir()
-    # An older version kept today's key in the state folder: it moves to the keys folder.
-    today = (dt.datetime.now(dt.UTC).date() - dt.date(1970, 1, 1)).days
-    legacy = os.urandom(32)
-    (state / "day-keys.json").write_text(json.dumps({today: legacy.hex(), 1: "00" * 32}))
     log = write_log([today_line(line, "192.0.2.1", 1), today_line(line, "192.0.2.2", 2)])
     report = ["report", "--state", state, "--keys-dir", keys, "--out", out, "--no-goaccess"]
     assert invoke(*report, log).exit_code == 0
@@ -61,10 +56,9 @@ def test_keys_live_only_in_the_keys_dir_and_a_split_day_counts_once(tmp_path, wr
     assert oct(keys.stat().st_mode & 0o777) == "0o700"
     assert oct(keys_file.stat().st_mode & 0o777) == "0o600"
     day_keys = [bytes.fromhex(k) for k in json.loads(keys_file.read_text()).values()]
-    assert day_keys == [legacy]
+    assert len(day_keys) == 1 and len(day_keys[0]) == 32
     stored = [p for p in state.rglob("*") if p.is_file()]
     assert {p.name for p in stored} >= {"open-visitors.parquet", "files.json"}
-    assert "day-keys.json" not in {p.name for p in stored}
     for path in stored:
         for form in stored_forms(path):
             for key in day_keys:
@@ -149,9 +143,9 @@ def past_state(tmp_path, write_log, line):
     folder = tmp_path / "state"
     then = dt.datetime.combine(PAST, dt.time(20), dt.UTC)
     state = State(folder, now=then, keys_dir=keydir.private_folder(tmp_path / "keys"))
-    run = pipeline.Pipeline(pipeline.Options(day_keys=state.day_keys, offsets=state))
-    run.run(expand_inputs([str(log)])[0])
-    pipeline.finish(run, state)
+    reading = pipeline.Pipeline(pipeline.Options(state=state))
+    reading.read(expand_inputs([str(log)])[0])
+    pipeline.finish(reading)
     assert len(pd.read_parquet(folder / State.OPEN_KEYS)) == 5
     return folder
 

@@ -179,7 +179,7 @@ def test_lines_before_a_corrupt_gzip_tail_still_count(tmp_path, line):
     path = tmp_path / "access.log.2.gz"
     path.write_bytes(data[: len(data) - 20])  # cut off: the last lines and the trailer are gone
     errors = []
-    result = Pipeline(Options(on_error=errors.append)).run([Source(path.name, path)])
+    result = Pipeline(Options(on_error=errors.append)).read([Source(path.name, path)])
     assert len(errors) == 1 and "access.log.2.gz: corrupt" in errors[0]
     assert 0 < result.lines <= 3000
     with pytest.raises(ReadError):
@@ -201,7 +201,7 @@ def test_a_gzip_bomb_of_one_line_is_one_malformed_line_in_flat_memory(tmp_path, 
         f.write(b"\n" + line().encode())
     tracemalloc.start()
     try:
-        result = Pipeline(Options(aggregate=False)).run([Source("bomb", path)])
+        result = Pipeline(Options(count=False)).read([Source("bomb", path)])
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -214,5 +214,5 @@ def test_lines_longer_than_the_cap_are_malformed_inside_a_block_too(tmp_path, li
 
     path = tmp_path / "access.log"  # 100 KB: far more than nginx ever writes in one line
     path.write_text(line() + line(request=f"GET /{'a' * 100_000} HTTP/1.1") + line())
-    result = Pipeline(Options(aggregate=False)).run([Source("long", path)])
+    result = Pipeline(Options(count=False)).read([Source("long", path)])
     assert (result.lines, result.malformed) == (3, 1)

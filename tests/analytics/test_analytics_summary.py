@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from support import ROOT, free_port
 
 from analytics.cli import cli
-from analytics.report import _Formatter
+from analytics.report import Formatter
 from analytics.summary import counted, figures, period_before
 from analytics.texts import SUMMARY
 
@@ -95,9 +95,9 @@ def test_the_last_full_period(today, period, expected):
 def test_comparison_with_the_period_before(now, before, lang, change, direction):
     previous = {} if before is None else {"visitors": before, "pageviews": 0, "conversions": 0}
     current = {"visitors": now, "pageviews": 0, "conversions": 0}
-    (visitors, *_) = figures(current, previous, _Formatter(lang), SUMMARY[lang])
+    (visitors, *_) = figures(current, previous, Formatter(lang), SUMMARY[lang])
     assert (visitors["change"], visitors["direction"]) == (change, direction)
-    assert visitors["before"] == ("–" if before is None else _Formatter(lang).int(before))
+    assert visitors["before"] == ("–" if before is None else Formatter(lang).int(before))
 
 
 def test_sent_over_smtp_to_the_shop(two_weeks, smtp_sink):
@@ -238,4 +238,4 @@ def test_the_timer_mails_it_on_monday_morning_from_the_nightly_counts():
     [("nl", 1, "1 bezoeker"), ("nl", 1200, "1.200 bezoekers"), ("en", 0, "0 visitors")],
 )
 def test_one_or_more(lang, n, expected):
-    assert counted(SUMMARY[lang], "n_visitors", n, _Formatter(lang)) == expected
+    assert counted(SUMMARY[lang], "n_visitors", n, Formatter(lang)) == expected

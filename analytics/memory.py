@@ -1,0 +1,45 @@
+"""Memory stays flat in the size of the log: freed block buffers go back to the OS.
+
+Arrow's default allocator keeps freed blocks; glibc's keeps big ones in per-thread arenas unless
+they are mmapped, and buffers under the mmap threshold until trimmed. (No-ops where glibc is not
+the C library.)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+from collections.abc import Callable
+
+
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def flat_memory() -> None:
+    """Make this process's allocators hand big freed buffers back (call once, at start)."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+    if _LIBC is None:
+        return
+    m_mmap_threshold, m_arena_max = -3, -8
+    _LIBC.mallopt(m_mmap_threshold, 8 << 20)
+    _LIBC.mallopt(m_arena_max, 2)
+
+
+def release_freed(every: int = 1) -> Callable[[], None]:
+    """A function that hands the arenas' freed buffers back to the OS on every `every`th call."""
+    calls = itertools.count(1)
+
+    def release() -> None:
+        if _LIBC is not None and next(calls) % every == 0:
+            _LIBC.malloc_trim(0)
+
+    return release
