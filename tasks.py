@@ -162,8 +162,7 @@ def demo(c, port=8000):
     site_dir, mail_dir, log = DEMO / "site", DEMO / "mail", DEMO / "access.log"
     mail_dir.mkdir(parents=True, exist_ok=True)
     pelican_run("-s {settings_base} -o {out}".format(out=shlex.quote(str(site_dir)), **CONFIG))
-    demo_stats(c, log, site_dir / "stats")
-    c.run(f"{_bin('analytics')} summary {log} --mail-dir {mail_dir}")  # last week's mail
+    demo_stats(c, log, site_dir / "stats", mail_dir)
     print(
         f"""
   Site:        http://127.0.0.1:{port}/
@@ -184,8 +183,9 @@ def demo(c, port=8000):
     )
 
 
-def demo_stats(c, log: Path, out: Path):
-    """The demo's report: a sample log generated once (the last 28 days), read into `out`."""
+def demo_stats(c, log: Path, out: Path, mail_dir: Path):
+    """The demo's report from a sample log generated once (the last 28 days), read into `out`,
+    and last week's summary mail, written into `mail_dir`."""
     import datetime as dt
 
     from analytics.sample import generate_log
@@ -193,9 +193,12 @@ def demo_stats(c, log: Path, out: Path):
     if not log.exists():
         generate_log(log, 20_000, seed=1, start=dt.date.today() - dt.timedelta(days=28), days=28)
     goaccess = "" if shutil.which("goaccess") else "--no-goaccess"
-    return c.run(
-        f"{_bin('analytics')} report {shlex.quote(str(log))} --out {shlex.quote(str(out))} {goaccess}"
+    log_arg = shlex.quote(str(log))
+    report = c.run(f"{_bin('analytics')} report {log_arg} --out {shlex.quote(str(out))} {goaccess}")
+    summary = c.run(
+        f"{_bin('analytics')} summary {log_arg} --mail-dir {shlex.quote(str(mail_dir))}"
     )
+    return [report, summary]
 
 
 @task

@@ -9,6 +9,8 @@ every offset of the data, so thousands of clients scan in seconds.
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import gzip
 import hashlib
 import ipaddress
@@ -171,6 +173,10 @@ def readable_forms(path: Path) -> list[bytes]:
             for value in column.to_pylist():
                 cells.append(value if isinstance(value, bytes) else str(value).encode())
         forms.append(b"\n".join(cells))
+    if path.suffix == ".eml":  # what a mail program shows: every part decoded
+        mail = email.message_from_bytes(raw, policy=email.policy.default)
+        forms += [part.get_content().encode() for part in mail.walk() if not part.is_multipart()]
+        forms.append(str(mail["Subject"]).encode())
     if raw[:16] == b"SQLite format 3\x00":
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             forms.append("\n".join(db.iterdump()).encode())

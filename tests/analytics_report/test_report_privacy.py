@@ -157,19 +157,25 @@ def run(tmp_path_factory):
     old.mkdir()
     (old / "access.log.9.gz").write_bytes(gzip.compress(more.read_bytes()))
     os.utime(old / "access.log.9.gz", (0, 0))
+    # The owner's summary mails, from the state and from a log, in both languages.
+    mails = base / "mails"
+    after = ["--today", (START + dt.timedelta(days=9)).isoformat(), "--mail-dir", mails]
+    invoke("summary", "--state", state, "--keys-dir", keys, *after)
+    invoke("summary", log, "--period", "month", "--lang", "en", *after)
     invoke("purge-logs", str(old / "access.log*"), "--state", state, "--keys-dir", keys)
     # The demo's report, as `make demo` builds it.
     import tasks  # the project root is on sys.path under `python -m pytest`
 
-    demo_log, demo_out = base / "demo.log", base / "demo-stats"
-    demo = tasks.demo_stats(Shell(), demo_log, demo_out)
-    results += [demo.stdout, demo.stderr]
+    demo_log, demo_out, demo_mail = base / "demo.log", base / "demo-stats", base / "demo-mail"
+    demo_mail.mkdir()
+    for command in tasks.demo_stats(Shell(), demo_log, demo_out, demo_mail):
+        results += [command.stdout, command.stderr]
     addresses |= client_addresses(demo_log)
     streams = [raw_stream(p) for p in (log, more, demo_log)]
     return {
         "addresses": addresses,
         "streams": streams,
-        "roots": [out, state, anon, rebuilt, other_masks, verbose, demo_out],
+        "roots": [out, state, anon, rebuilt, other_masks, verbose, demo_out, mails, demo_mail],
         "printed": results,
         "out": out,
         "state": state,
@@ -203,6 +209,8 @@ def test_the_outputs_are_all_there(run):
     assert (run["roots"][2] / "access.log").stat().st_size > 1_000_000
     assert (run["roots"][2] / "access.log.gz").read_bytes()[:2] == b"\x1f\x8b"
     assert (run["roots"][3] / "index.html").is_file()
+    assert len(list(run["roots"][7].glob("*.eml"))) == 2  # the summary mails
+    assert len(list(run["roots"][8].glob("*.eml"))) == 1  # the demo's
 
 
 def test_the_scan_looks_at_real_host_data(run):
