@@ -122,6 +122,13 @@ def run_nginx(
         access_logs=access_logs,
         **render_options,
     )
+    with nginx_process(tmp, run, site_conf, port, extra_http):
+        yield Nginx(f"http://127.0.0.1:{port}", port, tmp / "conf", logs)
+
+
+@contextlib.contextmanager
+def nginx_process(tmp: Path, run: Path, site_conf: Path, port: int, extra_http: str = ""):
+    """Debian's nginx in the foreground with MAIN_CONF around `site_conf`, until the block ends."""
     # Workers of a root master drop to `nobody`, who may not read pytest's 0700 folders.
     user = "user root;" if os.geteuid() == 0 else ""
     main = tmp / "nginx.conf"
@@ -141,7 +148,7 @@ def run_nginx(
         )
     try:
         wait_for_port(port, proc, "nginx", out)
-        yield Nginx(f"http://127.0.0.1:{port}", port, tmp / "conf", logs)
+        yield proc
     finally:
         stop(proc)
 

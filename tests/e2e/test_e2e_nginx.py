@@ -4,21 +4,12 @@ asset caching, the form's body limit, both access logs, and the HTTPS variant's 
 from __future__ import annotations
 
 import ipaddress
-import os
 import random
 import subprocess
 
 import httpx
 import pytest
-from e2e.harness import (
-    MAIN_CONF,
-    NGINX,
-    load_render,
-    run_nginx,
-    security_headers,
-    stop,
-    wait_for_port,
-)
+from e2e.harness import MAIN_CONF, NGINX, load_render, nginx_process, run_nginx, security_headers
 from support import ROOT, free_port
 
 from shop import config
@@ -205,9 +196,6 @@ def test_real_nginx_cuts_ipv6_at_any_allowed_prefix(tmp_path, ipv6_prefix):
         f"server {{ listen 127.0.0.1:{port}; {REAL_IP} "
         "location / { default_type text/plain; return 200 $masked; } }\n"
     )
-    main = tmp_path / "nginx.conf"
-    user = "user root;" if os.geteuid() == 0 else ""
-    main.write_text(MAIN_CONF.format(user=user, run=run, site_conf=site_conf, extra=""))
     rng = random.Random(ipv6_prefix)
     # Groups of every length, zero runs at every place (nginx compresses them as RFC 5952 says).
     pool = [0, 0, 0, 1, 0xA, 0xAB, 0xABC, 0xFFFF, 0x1B12, 0x4000]
@@ -218,20 +206,11 @@ def test_real_nginx_cuts_ipv6_at_any_allowed_prefix(tmp_path, ipv6_prefix):
         )))
         for _ in range(400)
     }  # fmt: skip
-    out = tmp_path / "nginx.out"
-    with open(out, "wb") as sink:
-        proc = subprocess.Popen(
-            [NGINX, "-p", str(run), "-c", str(main)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_port(port, proc, "nginx", out)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            masked = {a: client.get("/", headers={"X-Test-Client": a}).text for a in addresses}
-    finally:
-        stop(proc)
+    with (
+        nginx_process(tmp_path, run, site_conf, port),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
+        masked = {a: client.get("/", headers={"X-Test-Client": a}).text for a in addresses}
     for address, cut in masked.items():
         # A leading zero run is cut at the "::" nginx writes: coarser, never finer.
         prefixes = range(ipv6_prefix + 1) if address.startswith("::") else [ipv6_prefix]
