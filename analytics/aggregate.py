@@ -14,6 +14,8 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,7 +25,7 @@ import pyarrow as pa
 
 from analytics.classify import AgentLabels, ReferrerLabels
 from analytics.days import day_number, iso, today
-from analytics.distinct import encode
+from analytics.distinct import encode, unique_ints
 from shop.site import PAGE_PATHS
 
 VISIT_GAP_SECONDS = 30 * 60
@@ -104,7 +106,6 @@ class ClassifiedBlock:
     form_sent: np.ndarray  # a POST to the form's action answered 303: a repair request
     probe: np.ndarray
     robots: np.ndarray
-    ua_bot: np.ndarray
     agent: np.ndarray
     referrer: np.ndarray
     campaign: np.ndarray
@@ -168,7 +169,7 @@ class Aggregator:
     COMPACT_ROWS = 500_000
 
     def __init__(self) -> None:
-        self.request_parts: list[pd.DataFrame] = []
+        self.requests: Counter[tuple[int, str, int | str]] = Counter()  # (day, table, key)
         self.key_parts: list[dict[str, np.ndarray]] = []
         self._compact_at = self.COMPACT_ROWS
         self.events = EventStore()
@@ -184,16 +185,8 @@ class Aggregator:
     def add(self, b: ClassifiedBlock) -> None:
         if len(b.day) == 0:
             return
-        rows = pd.DataFrame(
-            {
-                "day": b.day,
-                "status": b.status,
-                "bytes": b.bytes,
-                "path": b.path,
-                "visitor": b.visitor,
-            }
-        )
-        self.request_parts.append(_request_tables(rows))
+        for key, count in _request_tables(b.day, b.status, b.bytes, b.path):
+            self.requests[key] += count
         self.key_parts.append(
             combine_keys(
                 [
@@ -213,7 +206,9 @@ class Aggregator:
             self.key_parts = [combine_keys(self.key_parts)]
             self._key_rows = len(self.key_parts[0]["day"])
             self._compact_at = 2 * self._key_rows + self.COMPACT_ROWS
-        candidate = ((b.page & ~b.probe) | b.form_sent) & ~b.ua_bot
+        # Bots are set apart per visitor key at the end (by their user agent too), so every
+        # candidate is kept: the crawler list then runs once, over all user agents at once.
+        candidate = (b.page & ~b.probe) | b.form_sent
         kind = np.where(b.form_sent, FORM_SENT, PAGEVIEW).astype(np.int8)
         columns = {c: getattr(b, c) for c in EVENT_COLUMNS if c != "kind"}
         self.events.append({c: v[candidate] for c, v in {**columns, "kind": kind}.items()})
@@ -225,41 +220,41 @@ class Aggregator:
 
     def request_counts(self, paths: Vocabulary) -> pd.DataFrame:
         """Request-level tables (status codes, 404 paths, daily totals) as counts rows."""
-        parts = [p for p in self.request_parts if len(p)]
-        malformed = pd.DataFrame(
-            {
-                "day": list(self.malformed_by_day),
-                "table": "_requests",
-                "key": "malformed",
-                "count": list(self.malformed_by_day.values()),
-                "visitors": 0,
-            }
-        )
-        if not parts:
-            return _as_counts(malformed)
-        frame = pd.concat(parts, ignore_index=True)
-        frame = frame.groupby(["day", "table", "key"], as_index=False)[["count"]].sum()
-        # not_found keys are path codes until here
-        nf = frame["table"] == "not_found"
-        frame["key"] = frame["key"].astype(object)
-        frame.loc[nf, "key"] = paths.decode(frame.loc[nf, "key"].to_numpy(np.int64))
-        frame.loc[~nf, "key"] = frame.loc[~nf, "key"].astype(str)
-        frame["visitors"] = 0
-        return _as_counts(pd.concat([frame, malformed], ignore_index=True))
+        rows = [
+            (day, table, paths.values[key] if table == "not_found" else str(key), count)
+            for (day, table, key), count in self.requests.items()
+        ]
+        rows += [(day, "_requests", "malformed", n) for day, n in self.malformed_by_day.items()]
+        frame = pd.DataFrame(rows, columns=["day", "table", "key", "count"])
+        return _as_counts(frame.assign(visitors=0))
 
 
-def _request_tables(rows: pd.DataFrame) -> pd.DataFrame:
-    """Status codes, 404 paths and per-day totals of one block (keys are codes or names)."""
-    status = rows.groupby(["day", "status"]).size().reset_index(name="count")
-    status = status.rename(columns={"status": "key"}).assign(table="status_codes")
-    missing = rows[rows["status"] == 404]
-    not_found = missing.groupby(["day", "path"]).size().reset_index(name="count")
-    not_found = not_found.rename(columns={"path": "key"}).assign(table="not_found")
-    per_day = rows.groupby("day").agg(requests=("status", "size"), bandwidth=("bytes", "sum"))
-    per_day["not_found"] = missing.groupby("day").size().reindex(per_day.index, fill_value=0)
-    totals = per_day.reset_index().melt("day", var_name="key", value_name="count")
-    totals["table"] = "_requests"
-    return pd.concat([status, not_found, totals], ignore_index=True)
+def _request_tables(
+    day: np.ndarray, status: np.ndarray, size: np.ndarray, path: np.ndarray
+) -> Iterator[tuple[tuple[int, str, int | str], int]]:
+    """A block's status codes, 404 paths (as path codes) and per-day totals, as
+    ((day, table, key), count): bincounts over a few integer columns, a few hundred results."""
+    first = int(day.min())
+    offset = day.astype(np.int64) - first
+    codes, n = unique_ints(offset * 1000 + status, counts=True)
+    for code, count in zip(codes.tolist(), n.tolist(), strict=True):
+        yield (first + code // 1000, "status_codes", code % 1000), count
+    missing = status == 404
+    if missing.any():
+        width = int(path.max()) + 2  # path -1 (none) is never a 404 of the site's, but count it
+        codes, n = unique_ints(offset[missing] * width + path[missing] + 1, counts=True)
+        for code, count in zip(codes.tolist(), n.tolist(), strict=True):
+            if code % width:
+                yield (first + code // width, "not_found", code % width - 1), count
+    days = int(offset.max()) + 1
+    totals = {
+        "requests": np.bincount(offset, minlength=days),
+        "bandwidth": np.bincount(offset, weights=size, minlength=days),
+        "not_found": np.bincount(offset, weights=missing, minlength=days),
+    }
+    for key, per_day in totals.items():
+        for d in np.flatnonzero(totals["requests"]).tolist():
+            yield (first + d, "_requests", key), int(per_day[d])
 
 
 def combine_keys(parts: list[dict]) -> dict[str, np.ndarray]:

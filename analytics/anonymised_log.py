@@ -62,13 +62,20 @@ def anonymised_values(
         "status": parsed_columns.get("status"),
         "bytes": parsed_columns.get("bytes"),
         "referrer": referrer,
-        "ua": parsed_columns.get("ua"),
+        "ua": _plain(parsed_columns.get("ua")),
         "vhost": parsed_columns.get("vhost"),
     }
     for name in ("xff", "rest"):
         if name in parsed_columns:
             values[name] = anonymiser.truncate_in_text(parsed_columns[name])
     return {k: v for k, v in values.items() if v is not None}
+
+
+def _plain(column: pa.Array | None) -> pa.Array | None:
+    """A dictionary-encoded column as plain strings."""
+    if column is not None and pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column
 
 
 def write_lines(lines: pa.Array, out: IO[bytes]) -> None:

@@ -206,7 +206,6 @@ class Pipeline:
         path = paths.codes(rows["clean_path"])
         page_path, probe = self.labeller.pages_and_probes(paths.values)
         agent = agents.codes(rows["ua"])
-        listed_bot = self.labeller.agent_bots(agents.values)
         is_get = pc.fill_null(pc.is_in(method, pa.array(PAGE_METHODS)), False)
         good_status = ((status >= 200) & (status < 300)) | (status == 304)
         form_id = paths.ids.get(self.options.form_path, -2)
@@ -224,7 +223,6 @@ class Pipeline:
             form_sent=(path == form_id) & is_post & (status == 303),
             probe=probe[path],
             robots=path == paths.ids.get(classify.ROBOTS_TXT, -2),
-            ua_bot=listed_bot[agent],
             agent=agent,
             referrer=self.names["referrer"].codes(referrer)
             if referrer is not None
@@ -261,6 +259,10 @@ def _prepare(block: bytes, fmt: LogFormat) -> ParsedBlock:
         rows["ua"] = pa.nulls(len(ok), pa.string())
     bad_lines = parsed.lines.filter(pa.array(~ok))
     rows = _filter(rows, ok)
+    # Addresses and user agents are looked up once per distinct value: find those here, in
+    # parallel, rather than in the main thread.
+    for name in ("ip", "ua"):
+        rows[name] = pc.dictionary_encode(rows[name], null_encoding="encode")
     # A shop's log repeats a few thousand request lines: split each distinct one once.
     requests = pc.dictionary_encode(rows["request"])
     method, raw_path, protocol = _split_request(requests.dictionary)

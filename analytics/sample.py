@@ -167,11 +167,13 @@ def generate_log(
     xff: bool = False,
     mapped_share: float = 0.02,
     site_url: str | None = None,
+    varied: bool = False,
 ) -> None:
     """Write `lines` lines of nginx `combined` log (plus `"$http_x_forwarded_for"` with `xff`).
 
     `mapped_share` of the IPv4 clients are written IPv4-mapped (`::ffff:192.0.2.1`), as a
-    dual-stack listener logs them.
+    dual-stack listener logs them. `varied` makes a busier, messier site's log: thousands of
+    distinct user agents and paths, query strings on a fifth of the lines, long referrers.
     """
     if lines < 0 or days < 1:
         raise ValueError("lines must be >= 0 and days >= 1")
@@ -183,7 +185,9 @@ def generate_log(
         dt.datetime.combine(start + dt.timedelta(days=days), dt.time(), TIMEZONE).timestamp()
     )
     clock = _Clock(t0, t_end)
-    maker = _VisitMaker(rng, site, max(60, lines // 12), ipv6_share, bot_share, xff, mapped_share)
+    maker = (_VariedVisitMaker if varied else _VisitMaker)(
+        rng, site, max(60, lines // 12), ipv6_share, bot_share, xff, mapped_share
+    )
 
     if isinstance(path_or_file, str | Path):
         with open(path_or_file, "w", encoding="utf-8", newline="\n") as out:
@@ -426,6 +430,114 @@ class _VisitMaker:
         for path in rng.sample(PROBES, rng.randrange(2, 7)):
             events.append(self.line(t, ip, f"GET {path} HTTP/1.1", 404, 153, "-", ua))
             t += rng.randrange(0, 2)
+        return events
+
+
+class _VariedVisitMaker(_VisitMaker):
+    """Visits to a larger site: browser versions vary per client, thousands of article and
+    image paths, query strings (filters, trackers, searches) and long search-engine referrers."""
+
+    ARTICLES = 4000
+    BROWSERS = 6000
+
+    def __init__(self, rng: random.Random, *args) -> None:
+        self.rng = rng
+        super().__init__(rng, *args)
+        browsers = [self.browser() for _ in range(self.BROWSERS)]
+        self.humans = [(ip, rng.choice(browsers)) for ip, _ in self.humans]
+
+    def browser(self) -> str:
+        rng = self.rng
+        major = rng.randrange(100, 132)
+        build = f"{major}.0.{rng.randrange(4000, 7000)}.{rng.randrange(200)}"
+        device = rng.choice(
+            (
+                "Windows NT 10.0; Win64; x64",
+                f"Linux; Android {rng.randrange(9, 15)}; SM-A{rng.randrange(100, 600)}B",
+                f"iPhone; CPU iPhone OS {rng.randrange(15, 19)}_{rng.randrange(7)} like Mac OS X",
+                f"Macintosh; Intel Mac OS X 10_15_{rng.randrange(8)}",
+                "X11; Linux x86_64",
+            )
+        )
+        if rng.random() < 0.2:
+            return f"Mozilla/5.0 ({device}; rv:{major}.0) Gecko/20100101 Firefox/{major}.0"
+        mobile = " Mobile" if "Android" in device or "iPhone" in device else ""
+        return (
+            f"Mozilla/5.0 ({device}) AppleWebKit/537.36 (KHTML, like Gecko) "
+            f"Chrome/{build}{mobile} Safari/537.36"
+        )
+
+    def page(self) -> str:
+        rng = self.rng
+        r = rng.random()
+        if r < 0.4:
+            return rng.choices(PAGES_EN if rng.random() < 0.2 else PAGES_NL, self.entries_weights)[
+                0
+            ]
+        n = int(self.ARTICLES * rng.random() ** 2)
+        section = ("nieuws", "tips", "onderdelen", "en/news")[n % 4]
+        return f"/{section}/{n}-{('laptop', 'accu', 'scherm', 'ssd', 'virus')[n % 5]}-{n * 7 % 97}/"
+
+    def query(self) -> str:
+        rng = self.rng
+        r = rng.random()
+        if r < 0.04:
+            return rng.choice(CAMPAIGNS)
+        if r < 0.05:
+            return rng.choice(EMAIL_QUERIES)
+        if r < 0.2:
+            return f"?fbclid=IwAR{rng.getrandbits(96):024x}"
+        if r < 0.53:
+            return f"?pagina={rng.randrange(1, 30)}&sorteer={rng.choice(('prijs', 'nieuw'))}"
+        return ""
+
+    def referrer(self) -> str:
+        rng = self.rng
+        r = rng.random()
+        if r < 0.35:
+            return "-"
+        if r < 0.75:
+            words = "+".join(
+                rng.choice(("laptop", "reparatie", "scherm", "kapot", "accu", "utrecht", "snel"))
+                for _ in range(rng.randrange(2, 6))
+            )
+            return (
+                f"https://www.google.nl/search?q={words}&sca_esv={rng.getrandbits(64):016x}"
+                f"&ei={rng.getrandbits(128):032x}&ved=0ahUKEwi{rng.getrandbits(160):040x}"
+                f"&uact=5&oq={words}&gs_lp=Egxnd3Mtd2l6LXNlcnA{rng.getrandbits(200):050x}"
+            )
+        return _pick(rng, self.referrers)
+
+    def human_visit(self, t: int) -> list[tuple[int, str, str]]:
+        rng, site = self.rng, self.site
+        index = int(len(self.humans) * rng.random() ** 1.6)
+        ip, ua = self.humans[index]
+        cached = index in self.returning
+        self.returning.add(index)
+        proto = "HTTP/2.0" if rng.random() < 0.7 else "HTTP/1.1"
+        referrer = self.referrer()
+        events = []
+        n_pages = 1 if rng.random() < 0.45 else min(2 + int(rng.expovariate(0.6)), 8)
+        for n in range(n_pages):
+            page = self.page()
+            status = 404 if rng.random() < 0.02 else 200
+            size = rng.randrange(4800, 52500) if status == 200 else 1520
+            request = f"GET {page}{self.query()} {proto}"
+            events.append(self.line(t, ip, request, status, size, referrer, ua))
+            page_url = site + page
+            if n == 0:
+                events.extend(self.assets(t, ip, ua, proto, page_url, cached))
+            if status == 200 and rng.random() < 0.5:
+                image = f"/images/{rng.randrange(self.ARTICLES * 2)}.webp"
+                events.append(
+                    self.line(t + 1, ip, f"GET {image} {proto}", 200, 20_000, page_url, ua)
+                )
+            if page in (PAGES_NL[2], PAGES_EN[2]) and rng.random() < 0.1:
+                t += rng.randrange(40, 300)
+                events.append(self.line(t, ip, f"POST {FORM_POST} {proto}", 303, 0, page_url, ua))
+                break
+            referrer = page_url
+            t += int(rng.expovariate(1 / 50)) + 3
         return events
 
 

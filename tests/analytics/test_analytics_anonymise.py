@@ -9,9 +9,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analytics.anonymise import (
     Anonymiser,
+    _strip_url,
     campaign_of,
     split_query,
     strip_referrer,
@@ -104,6 +107,29 @@ def test_referrer_loses_query_and_user_info():
         "",
         "android-app://x",
     ]
+
+
+_PIECE = st.sampled_from(
+    ["www", "Google", "nl", "80", "0", "08", "65536", "::1", "a b", "\t", "é", "%2F", "q=x&y=1",
+     "user:pw@", "[", "]", " ", "\x00", "-", ".", "/", "?", "#", ":", "@", "//", ""]
+)  # fmt: skip
+_URLS = st.builds(
+    "{}{}{}{}{}{}".format,
+    st.sampled_from(["http", "https", "HTTPS", "android-app", "", "-"]),
+    st.sampled_from(["://", ":", "//", ""]),
+    st.lists(_PIECE, max_size=5).map("".join),  # host, perhaps with user info or a port
+    st.sampled_from(["", ":80", ":0", ":08", ":9999", ":99999", ":x"]),
+    st.lists(st.sampled_from(["/", "a", "B", ".php", " ", "é", "%20"]), max_size=6).map("".join),
+    st.sampled_from(["", "?", "?q=1", "#top", "?a=1#b", "?x=é"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_URLS, st.text(max_size=30), st.none()), max_size=20))
+def test_referrers_cut_in_bulk_as_urlsplit_cuts_each(referrers):
+    """The RE2 fast path for plain URLs answers what urlsplit answers, for any string."""
+    column = pa.array(referrers, pa.string())
+    assert strip_referrer(column).to_pylist() == [_strip_url(r) for r in referrers]
 
 
 def test_addresses_in_forwarded_for_are_truncated():

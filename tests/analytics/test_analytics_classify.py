@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+import random
+import re
 
-from analytics.classify import classify_agent, is_page, is_probe, referrer_source
+import pytest
+from crawlerdetect import CrawlerDetect
+from crawlerdetect.providers.crawlers import data as crawler_patterns
+from crawlerdetect.providers.exclusions import data as exclusion_patterns
+
+from analytics import sample
+from analytics.classify import (
+    classify_agent,
+    is_page,
+    is_probe,
+    listed_crawlers,
+    referrer_source,
+)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +39,39 @@ def test_bots(ua, bot):
     agent = classify_agent(ua)
     assert agent.bot is not None
     assert bot.lower() in agent.bot.lower()
+
+
+def _agents_for_every_pattern() -> list[str]:
+    """A user agent for each of crawlerdetect's plain patterns (as a name, in upper and lower
+    case, beside an exclusion), the sample's browsers and crawlers, and the awkward cases."""
+    rng = random.Random(1)
+    plain = [
+        p.replace("\\", "")
+        for p in crawler_patterns
+        if not re.search(r"[\[\]()?*+|^$.{}]", re.sub(r"\\[/ .-]", "", p))
+    ]
+    exclusions = [e.replace("\\", "") for e in exclusion_patterns if "(" not in e]
+    agents = [ua for _, ua in sample.BROWSERS] + [row[1] for row in sample.CRAWLERS]
+    for name in plain:
+        agents += [
+            f"Mozilla/5.0 (compatible; {name}/2.1; +https://example.com/)",
+            f" {name.upper()} ",
+            f"{name.lower()} {rng.choice(exclusions)}",
+        ]
+    agents += ["Yandex", "YandexSearch/2", "yandexsearchx", "YandexBot/3.0", "Daumoa 1", "Daum/3"]
+    agents += ["Sitemaps Generator", "xpymep1.exe", "superbot", "abc-crawl", "Ruby", "Ruby/2", ""]
+    return agents
+
+
+def test_the_crawler_list_answers_as_crawlerdetect_does():
+    """The list runs through RE2 (with its one lookahead spelled out): same verdict and same
+    name as crawlerdetect's own Python search, for every plain pattern of its list."""
+    agents = _agents_for_every_pattern()
+    assert len(agents) > 3000
+    detector = CrawlerDetect()
+    expected = [detector.get_matches() if detector.is_crawler(ua) else None for ua in agents]
+    assert listed_crawlers(agents) == expected
+    assert sum(e is not None for e in expected) > 2500
 
 
 def test_browser_os_device(agents):
