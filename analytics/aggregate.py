@@ -346,13 +346,14 @@ def _pageview_tables(ev: dict, names: dict[str, Vocabulary], labels: Labels) -> 
         _counted(visits, "entry", "entry_pages", decode_path),
         _counted(visits, "exit", "exit_pages", decode_path),
         _counted(visits, "campaign", "campaigns", names["campaign"].decode),
-        _counted(visits, "country", "countries", names["country"].decode, vid_day),
+        _counted(visits, "country", "countries", names["country"].decode, vid_day, True),
         _counted(views, "hour", "hours", lambda h: np.array([f"{int(x):02d}" for x in h], object)),
     ]
     agent, referrer = labels.agents, labels.referrers
     visits["agent"] = np.where(visits["agent"] < 0, len(agent.browser) - 1, visits["agent"])
     for table, label in (("browsers", agent.browser), ("os", agent.os), ("devices", agent.device)):
-        out.append(_counted(visits, "agent", table, lambda c, lab=label: lab[c], vid_day))
+        decode = lambda c, lab=label: lab[c]  # noqa: E731
+        out.append(_counted(visits, "agent", table, decode, vid_day, per_visitor=True))
     for table, label in (
         ("referrers", referrer.host),
         ("search_engines", referrer.search_engine),
@@ -389,6 +390,7 @@ def _visits(views: dict, names: dict[str, Vocabulary], posts: dict) -> dict:
     visits = {
         "day": views["day"][first],
         "vid": views["vid"][first],
+        "new_visitor": views["new_visitor"][first],
         "entry": views["path"][first],
         "exit": views["path"][last],
         "referrer": views["referrer"][first],
@@ -470,30 +472,57 @@ def _per_day(day: np.ndarray, days: np.ndarray, weights=None) -> np.ndarray:
     return np.bincount(np.searchsorted(days, day), weights=weights, minlength=len(days))
 
 
-def _counted(rows: dict, column: str, table: str, decode, vid_day=None) -> pd.DataFrame:
-    """Rows per (day, code), and distinct visitors when `vid_day` (day of each visitor) is given.
+def _counted(
+    rows: dict, column: str, table: str, decode, vid_day=None, per_visitor: bool = False
+) -> pd.DataFrame:
+    """Rows per (day, label), and distinct visitors when `vid_day` (day of each visitor, rows in
+    the order of their visitor number `vid`) is given.
 
-    Codes become labels at the end; codes sharing a label (browser family, search engine) add up.
+    Codes become labels first (once per distinct code); codes sharing a label (browser family,
+    search engine) add up; a code whose label is None is not counted. `per_visitor`: the column
+    is the same in all of a visitor's rows (a visitor key is one address and user agent), so
+    its first visit (`new_visitor`) counts it.
     """
-    day = rows["day"].astype(np.int64)
     code = rows[column].astype(np.int64)
-    if not len(code):
-        return pd.DataFrame({"day": [], "key": [], "count": [], "table": table})
-    low, d0 = int(code.min()), int(day.min())
-    width = int(code.max()) - low + 1
-    keys, counts = np.unique((day - d0) * width + (code - low), return_counts=True)
-    frame = pd.DataFrame(
-        {"day": keys // width + d0, "key": decode(keys % width + low), "count": counts}
-    )
-    if vid_day is not None:
-        pairs = np.unique(rows["vid"].astype(np.int64) * width + (code - low))
-        per = (vid_day[pairs // width].astype(np.int64) - d0) * width + pairs % width
-        _, visitors = np.unique(per, return_counts=True)  # the same (day, code) keys, in order
-        frame["visitors"] = visitors
-    frame = frame[pd.notna(frame["key"])]
     columns = ["count", "visitors"] if vid_day is not None else ["count"]
-    frame = frame.groupby(["day", "key"], as_index=False)[columns].sum()
-    return frame.assign(table=table)
+    if not len(code):
+        return pd.DataFrame({"day": [], "key": [], **{c: [] for c in columns}, "table": table})
+    low = int(code.min())
+    present = unique_ints(code)
+    label_ids, names = pd.factorize(np.asarray(decode(present), dtype=object))
+    label_of = np.full(int(code.max()) - low + 1, -1, np.int64)
+    label_of[present - low] = label_ids
+    label = label_of[code - low]
+    counted = label >= 0
+    label, day = label[counted], rows["day"].astype(np.int64)[counted]
+    width = len(names)
+    first = int(day.min()) if len(day) else 0
+    size = (int(day.max()) - first + 1) * width if len(day) else 0
+    tally = {"count": np.bincount((day - first) * width + label, minlength=size)}
+    if per_visitor:
+        first_visit = rows["new_visitor"][counted]
+        at_first = (day[first_visit] - first) * width + label[first_visit]
+        tally["visitors"] = np.bincount(at_first, minlength=size)
+    elif vid_day is not None:
+        # Distinct (visitor, label) pairs: rows come in visitor order, so a stable sort by
+        # label (a radix sort of small integers) leaves each pair's rows side by side.
+        vid = rows["vid"][counted]
+        order = np.argsort(label.astype(np.int16 if width < 2**15 else np.int32), kind="stable")
+        label_sorted, vid_sorted = label[order], vid[order]
+        new_pair = np.ones(len(order), bool)
+        new_pair[1:] = (label_sorted[1:] != label_sorted[:-1]) | (vid_sorted[1:] != vid_sorted[:-1])
+        day_of_pair = vid_day[vid_sorted[new_pair]].astype(np.int64)
+        per = (day_of_pair - first) * width + label_sorted[new_pair]
+        tally["visitors"] = np.bincount(per, minlength=size)
+    at = np.flatnonzero(tally["count"])
+    return pd.DataFrame(
+        {
+            "day": at // width + first,
+            "key": np.asarray(names, dtype=object)[at % width],
+            **{c: tally[c][at] for c in columns},
+            "table": table,
+        }
+    )
 
 
 def _rows(series: pd.Series, table: str, key=str) -> pd.DataFrame:

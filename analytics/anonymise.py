@@ -279,15 +279,21 @@ _PLAIN_URL = (
 
 def strip_referrer(referrer: pa.Array) -> pa.Array:
     """Referrers as scheme://host/path: no query string, no fragment, no user info."""
+    encoded = pc.dictionary_encode(referrer)  # a log repeats its referrers: cut each once
+    return _strip_distinct(encoded.dictionary).take(encoded.indices)
+
+
+def _strip_distinct(referrer: pa.Array) -> pa.Array:
     parts = pc.extract_regex(referrer, _PLAIN_URL)
     plain = pc.and_(parts.is_valid(), pc.match_substring_regex(referrer, _PRINTABLE))
     plain = pc.fill_null(plain, False)
     if not pc.any(plain).as_py():
-        return map_distinct(referrer, _strip_url)
+        return pa.array([_strip_url(r) for r in referrer.to_pylist()], pa.string())
     scheme, host, port, path = parts.flatten()
     fast = pc.binary_join_element_wise(scheme, "://", pc.utf8_lower(host), port, path, "")
-    rest = pc.if_else(plain, pa.scalar(None, pa.string()), referrer)
-    return pc.if_else(plain, fast, map_distinct(rest, _strip_url))
+    rest = referrer.filter(pc.invert(plain)).to_pylist()
+    slow = pa.array([_strip_url(r) for r in rest], pa.string())
+    return pc.replace_with_mask(fast, pc.invert(plain), slow)
 
 
 def _strip_url(url: str | None) -> str | None:

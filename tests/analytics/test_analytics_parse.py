@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 
+import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from analytics import read
+from analytics.days import day_number
 from analytics.formats import FormatError, detect_format, get_format
 from analytics.read import Source, parse_lines, read_blocks, split_lines
+
+MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 def parse(text: str, fmt: str = "combined"):
@@ -216,3 +224,39 @@ def test_lines_longer_than_the_cap_are_malformed_inside_a_block_too(tmp_path, li
     path.write_text(line() + line(request=f"GET /{'a' * 100_000} HTTP/1.1") + line())
     result = Pipeline(Options(count=False)).read([Source("long", path)])
     assert (result.lines, result.malformed) == (3, 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 39),
+            st.sampled_from([*MONTH_NAMES, "jan", "OCT", "Foo"]),
+            st.one_of(st.integers(0, 9999), st.sampled_from([1900, 2000, 2024, 2100])),
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.sampled_from(["+", "-"]),
+            st.integers(0, 9999),
+        ),
+        max_size=30,
+    )
+)
+def test_local_times_as_the_calendar_has_them(times):
+    """Times read in bulk from the text give what datetime gives, line by line; a date that
+    does not exist (31 Feb, 29 Feb 2100, year 0, day 0) gives none."""
+    texts = [
+        f"{d:02d}/{m}/{y:04d}:{hh:02d}:{mm:02d}:{ss:02d} {sign}{zone:04d}"
+        for d, m, y, hh, mm, ss, sign, zone in times
+    ]
+    utc, offset = read._local_time(pa.array([*texts, None, "short"], pa.string()))
+    for i, (d, m, y, hh, mm, ss, sign, zone) in enumerate(times):
+        try:
+            date = dt.date(y, MONTH_NAMES.index(m) + 1, d)
+        except ValueError:
+            assert np.isnan(utc[i]) and np.isnan(offset[i])
+            continue
+        east = (zone // 100 * 3600 + zone % 100 * 60) * (-1 if sign == "-" else 1)
+        assert offset[i] == east
+        assert utc[i] == day_number(date) * 86400 + hh * 3600 + mm * 60 + ss - east
+    assert np.isnan(utc[-2:]).all()

@@ -17,7 +17,15 @@ FRAGMENT = st.sampled_from(
 )
 PLAIN = st.sampled_from(["", "-", "x y", "GET / HTTP/1.1", "Mozilla/5.0 (X11; Linux)", "[a]"])
 TEXT = st.one_of(PLAIN, st.lists(FRAGMENT, max_size=4).map("".join))
-TIME = st.sampled_from(["21/Oct/2026:10:00:00 +0200", "21/Oct/2026:10:00:00", "bad"])
+GOOD_TIME = "21/Oct/2026:10:00:00 +0200"
+# The time, and the time with any one character wrong (a digit, a letter, a separator).
+TIME = st.one_of(
+    st.sampled_from([GOOD_TIME, "21/oct/2026:10:00:00 -0200"]),
+    st.sampled_from(
+        ["21/Oct/2026:10:00:00", "bad"]
+        + [GOOD_TIME[:i] + c + GOOD_TIME[i + 1 :] for i in range(len(GOOD_TIME)) for c in "x0/ :+"]
+    ),
+)
 
 
 @st.composite
@@ -25,11 +33,37 @@ def lines(draw) -> str:
     ip, ident, user, request, status, size, referrer, ua, rest = (draw(TEXT) for _ in range(9))
     status = draw(st.sampled_from(["200", "404", "2000", status]))
     size = draw(st.sampled_from(["512", "-", "", size]))
+    between = draw(st.sampled_from([" ", " ", "", "  ", "x", " x "]))  # referrer and agent
     line = (
         f'{ip or "192.0.2.1"} {ident or "-"} {user or "-"} [{draw(TIME)}] "{request}" {status} '
-        f'{size} "{referrer}" "{ua}"{rest}'
+        f'{size} "{referrer}"{between}"{ua}"{rest}'
     )
     return line + draw(st.sampled_from(["\n", "\r\n", "", "\n\r"]))
+
+
+@st.composite
+def near_misses(draw) -> str:
+    """A well-formed line, or one with a single part wrong: what only the checks around the
+    quotes can tell apart."""
+    parts = {
+        "ip": "192.0.2.1",
+        "before": " - - [",
+        "time": GOOD_TIME,
+        "after": '] "',
+        "request": "GET / HTTP/1.1",
+        "status": '" 200 ',
+        "size": "512",
+        "referrer": ' "https://example.com/"',
+        "between": " ",
+        "ua": '"Mozilla/5.0"',
+    }
+    wrong = draw(st.sampled_from([None, "time", "time", "time", *parts]))
+    if wrong == "time":  # one character of it: a digit, letter, separator or the zone's sign
+        i = draw(st.integers(0, len(GOOD_TIME) - 1))
+        parts["time"] = GOOD_TIME[:i] + draw(st.sampled_from("x0/ :+-")) + GOOD_TIME[i + 1 :]
+    elif wrong is not None:
+        parts[wrong] = draw(st.sampled_from(["", " ", "x", "0", "-", '"', "[", parts[wrong][:-1]]))
+    return "".join(parts.values()) + "\n"
 
 
 def compare(text: str) -> None:
@@ -43,8 +77,8 @@ def compare(text: str) -> None:
         assert columns[name].take(rows).to_pylist() == column.take(rows).to_pylist(), name
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(lines(), min_size=1, max_size=8))
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(lines(), near_misses()), min_size=1, max_size=8))
 def test_split_matches_the_regex(generated):
     compare("".join(line if line.endswith("\n") else line + "\n" for line in generated))
 

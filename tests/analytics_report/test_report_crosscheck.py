@@ -34,11 +34,16 @@ EXTRA_LINES = [
 MALFORMED_LINES = ["this is not a log line at all", "45.148.10.7 - - [22/Oct/2026:03:1"]
 
 
-@pytest.fixture(scope="module")
-def both(tmp_path_factory):
+# The shop's own log, and a busier site's: thousands of user agents and paths, query strings,
+# long referrers, 30 % IPv6 clients and an X-Forwarded-For field after the user agent.
+SHAPES = {"shop": {}, "varied": {"varied": True, "ipv6_share": 0.3, "xff": True}}
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def both(request, tmp_path_factory):
     base = tmp_path_factory.mktemp("crosscheck")
     log = base / "access.log"
-    generate_log(log, 30_000, seed=5)
+    generate_log(log, 30_000, seed=5, **SHAPES[request.param])
     lines = log.read_text(encoding="utf-8").splitlines()
     # Keep time order: the extras belong to the early morning of 22 Oct.
     at = next(i for i, line in enumerate(lines) if "[22/Oct/2026:03:1" in line)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 import pytest
 from bs4 import BeautifulSoup
 
-from analytics.charts import PAGEVIEWS_COLOUR, VISITORS_COLOUR
+from analytics.charts import PAGEVIEWS_COLOUR, VISITORS_COLOUR, gridline_values
 from analytics.export import write_csvs, write_json
 from analytics.report import render_report, render_stylesheet, write_report
 
@@ -203,7 +204,7 @@ def test_charts_are_inline_svg_with_text_as_text(stats):
         assert svg["aria-labelledby"] == title["id"]
         assert svg.find("text") is not None
         assert svg.find("image") is None
-        # matplotlib's inline styles, as presentation attributes a CSP does not block
+        # colours and fonts as presentation attributes, which a CSP does not block
         assert svg.find_all(style=True) == []
         assert svg.find("text")["fill"] == "#333333"
     assert svgs[0].find("path", fill=PAGEVIEWS_COLOUR) is not None
@@ -333,3 +334,12 @@ def test_chart_axis_numbers_are_written_the_readers_way(stats):
     en = [t.get_text() for t in soup_of(stats, "en").find("svg").find_all("text")]
     assert any(re.fullmatch(r"\d\.\d{3}", label) for label in nl), nl
     assert any(re.fullmatch(r"\d,\d{3}", label) for label in en), en
+
+
+@pytest.mark.parametrize("top", [0, 1, 3, 4, 7, 10, 99, 101, 2_400, 9_999, 123_457])
+def test_chart_gridlines_are_round_and_cover_the_tallest_bar(top):
+    grid = gridline_values(top)
+    assert grid[0] == 0 and grid[-1] >= top and len(grid) <= 5
+    step = grid[1]
+    assert all(b - a == step for a, b in itertools.pairwise(grid))
+    assert str(step).rstrip("0") in ("1", "2", "25", "5")
