@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from analytics.classify import AgentLabels, ReferrerLabels
 from analytics.days import day_number, iso, today
 from analytics.distinct import encode, unique_ints
+from analytics.lazy import pandas as pd
 from shop.site import PAGE_PATHS
 
 VISIT_GAP_SECONDS = 30 * 60
@@ -75,7 +75,12 @@ class Vocabulary:
 
     def codes(self, column: pa.Array) -> np.ndarray:
         values, codes = encode(column)
-        lookup = np.array([self._id(v) for v in values] + [-1], np.int32)
+        lookup = list(map(self.ids.get, values))  # None: a value not seen before, or null
+        if None in lookup:
+            for i in [i for i, known in enumerate(lookup) if known is None]:
+                lookup[i] = self._id(values[i])
+        lookup.append(-1)
+        lookup = np.array(lookup, np.int32)
         return lookup[codes] if len(codes) else np.zeros(0, np.int32)
 
     def _id(self, value: str | None) -> int:

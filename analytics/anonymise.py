@@ -37,10 +37,7 @@ _MAPPED = b"\0" * 10 + b"\xff\xff"
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 _DOTTED = r"^([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)$"
-# What the Anonymiser remembers between blocks (distinct values; a few MB each at most).
-ADDRESSES_KEPT = 200_000
-DIGESTS_KEPT = 200_000
-DAYS_REMEMBERED = 3
+TRUNCATED_KEPT = 200_000  # addresses whose truncated form is remembered (IPv6 mostly)
 
 
 def truncate_ip(ip: str, ipv4_prefix: int = 24, ipv6_prefix: int = 32) -> str | None:
@@ -72,11 +69,7 @@ class Clients:
 
 
 class Anonymiser:
-    """Turns full addresses into truncated ones, countries and visitor keys, once per distinct IP.
-
-    What it worked out is kept (in memory only) for the next blocks: most of a block's addresses
-    and user agents were in the blocks before it.
-    """
+    """Turns full addresses into truncated ones, countries and visitor keys, once per distinct IP."""
 
     def __init__(
         self,
@@ -88,41 +81,33 @@ class Anonymiser:
         self.ipv4_prefix, self.ipv6_prefix = ipv4_prefix, ipv6_prefix
         self.day_keys = day_keys or DayKeys()
         self.countries = countries
-        self._addresses: dict[str | None, tuple[str | None, str | None]] = {}
-        self._digests: dict[int, dict[str | None, bytes]] = {}  # per day: value -> keyed hash
+        self._truncated: dict[str | None, str | None] = {}  # the slow path's recent answers
 
     def truncate(self, ip: str) -> str | None:
         return truncate_ip(ip, self.ipv4_prefix, self.ipv6_prefix)
 
     def clients(self, ip: pa.Array, ua: pa.Array, day: np.ndarray) -> Clients:
-        ips, ip_codes = encode(ip)
-        known = self._addresses
-        if len(known) > ADDRESSES_KEPT:  # memory stays flat however many addresses a log has
-            known.clear()
-        new = [v for v in ips if v not in known]
-        if new:
-            known.update(zip(new, self._truncate_and_locate(new), strict=True))
-        truncated, country = zip(*(known[v] for v in ips), strict=True) if ips else ((), ())
-        truncated = pa.array([*truncated, None], pa.string())
-        valid_ip = np.asarray(truncated.is_valid().to_numpy(zero_copy_only=False), bool)
+        encoded = pc.dictionary_encode(ip, null_encoding="encode")
+        distinct = encoded.dictionary
+        ip_codes = encoded.indices.to_numpy(zero_copy_only=False)
+        ips = distinct.to_pylist()
+        truncated = self._truncate_distinct(distinct, ips)
+        country = pa.nulls(len(ips), pa.string())
+        if self.countries is not None:
+            country = pa.array(
+                [self.countries.country(v) if t is not None else None
+                 for v, t in zip(ips, truncated.to_pylist(), strict=True)],
+                pa.string(),
+            )  # fmt: skip
+        valid_ip = np.append(truncated.is_valid().to_numpy(zero_copy_only=False), False)
         uas, ua_codes = encode(ua)
-        codes = pa.array(ip_codes if len(ips) else np.zeros(0, np.int32))
+        codes = pa.array(ip_codes)
         return Clients(
             valid=valid_ip[ip_codes] if len(ip_codes) else np.zeros(0, bool),
             truncated=truncated.take(codes),
-            country=pa.array(country, pa.string()).take(codes),
+            country=country.take(codes),
             visitor=self._visitor_keys(day, ips, ip_codes, uas, ua_codes),
         )
-
-    def _truncate_and_locate(self, ips: list[str | None]) -> list[tuple[str | None, str | None]]:
-        """(truncated form, country) of addresses not seen before."""
-        truncated = self._truncate_distinct(pa.array(ips, pa.string()), ips).to_pylist()
-        if self.countries is None:
-            return [(t, None) for t in truncated]
-        return [
-            (t, self.countries.country(v) if t is not None else None)
-            for v, t in zip(ips, truncated, strict=True)
-        ]
 
     def _truncate_distinct(self, distinct: pa.Array, ips: list) -> pa.Array:
         """Truncated forms of distinct addresses: plain IPv4 with whole-octet prefixes in Arrow,
@@ -139,10 +124,15 @@ class Anonymiser:
         slow = ~dotted.to_numpy(zero_copy_only=False)
         if not slow.any():
             return masked
-        fixed = [
-            self.truncate(ips[i]) if ips[i] is not None else None
-            for i in np.flatnonzero(slow).tolist()
-        ]
+        done = self._truncated
+        if len(done) > TRUNCATED_KEPT:  # memory stays flat however many addresses a log has
+            done.clear()
+        fixed = []
+        for i in np.flatnonzero(slow).tolist():
+            ip = ips[i]
+            if ip not in done:  # the same IPv6 addresses come back block after block
+                done[ip] = self.truncate(ip) if ip is not None else None
+            fixed.append(done[ip])
         return pc.replace_with_mask(masked, pa.array(slow), pa.array(fixed, masked.type))
 
     def _visitor_keys(self, day, ips, ip_codes, uas, ua_codes) -> np.ndarray:
@@ -152,8 +142,7 @@ class Anonymiser:
         return _mix(ip_hash, ua_hash).view(np.int64)
 
     def _keyed(self, day: np.ndarray, values: list, codes: np.ndarray) -> np.ndarray:
-        """BLAKE2b under the day's key of each row's value, computed once per distinct pair
-        (and remembered for the next blocks of the same days)."""
+        """BLAKE2b under the day's key of each row's value, computed once per distinct pair."""
         if not len(codes):
             return np.zeros(0, np.uint64)
         first = int(day.min())
@@ -161,39 +150,19 @@ class Anonymiser:
         unique, inverse = unique_ints(pair, inverse=True)
         days = unique // (len(values) + 1) + first
         which = unique % (len(values) + 1)
+        encoded = [(v or "").encode("utf-8", "replace") for v in values]
         digests = []
         starts = np.flatnonzero(np.diff(days)) + 1  # `unique` is sorted: one run per day
         for run_days, run_values in zip(
             np.split(days, starts), np.split(which, starts), strict=True
         ):
-            known = self._digests_of(int(run_days[0]))
-            keyed = None
+            # copying a keyed state skips hashing the key block again for every value
+            keyed = hashlib.blake2b(key=self.day_keys.key(int(run_days[0])), digest_size=8)
             for v in run_values.tolist():
-                value = values[v]
-                digest = known.get(value)
-                if digest is None:
-                    if keyed is None:
-                        keyed = hashlib.blake2b(
-                            key=self.day_keys.key(int(run_days[0])), digest_size=8
-                        )
-                    # copying a keyed state skips hashing the key block again for every value
-                    h = keyed.copy()
-                    h.update((value or "").encode("utf-8", "replace"))
-                    digest = known[value] = h.digest()
-                digests.append(digest)
+                h = keyed.copy()
+                h.update(encoded[v])
+                digests.append(h.digest())
         return np.frombuffer(b"".join(digests), np.uint64)[inverse.reshape(-1)]
-
-    def _digests_of(self, day: int) -> dict[str | None, bytes]:
-        """The remembered hashes of a day; only the latest few days are kept (logs come in
-        time order, so older days rarely come back, and then are hashed again)."""
-        if day not in self._digests:
-            while len(self._digests) >= DAYS_REMEMBERED:
-                del self._digests[min(self._digests)]
-            self._digests[day] = {}
-        known = self._digests[day]
-        if len(known) > DIGESTS_KEPT:
-            known.clear()
-        return known
 
     def visitor_key(self, day: int, ip: str, ua: str) -> int:
         """The key of one request (tests and single lookups)."""

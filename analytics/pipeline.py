@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,6 +39,7 @@ from analytics.anonymise import (
 from analytics.anonymised_log import anonymised_lines, anonymised_values, write_lines
 from analytics.classify import Labeller
 from analytics.formats import LogFormat, get_format
+from analytics.lazy import pandas as pd
 from analytics.read import (
     MAX_LINE_BYTES,
     ReadError,
@@ -251,8 +251,7 @@ def _prepare(block: bytes, fmt: LogFormat) -> ParsedBlock:
         ok &= pc.binary_length(parsed.lines).to_numpy(zero_copy_only=False) <= MAX_LINE_BYTES + 2
     bad_days = np.zeros(0)
     if not ok.all():
-        days = pd.Series(parsed.day, dtype="float64").where(ok).ffill().bfill()
-        bad_days = days[~ok].to_numpy(np.float64)
+        bad_days = _nearest_good(parsed.day, ok)[~ok]
     rows = dict(parsed.columns, day=parsed.day, hour=parsed.hour, ts=parsed.ts)
     rows["index"] = np.arange(len(ok))
     if "ua" not in rows:
@@ -313,6 +312,16 @@ def stream_mark(source: Source, fmt: LogFormat | None) -> dict | None:
     line = anonymised_lines(COMBINED.tokens, values, 1)[0].as_py()
     digest = hashlib.sha256(line.encode("utf-8")).hexdigest()
     return {"first_line": digest, "first_time": int(first["ts"][0])}
+
+
+def _nearest_good(day: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Each line's day if it is good, else the day of the good line before it (after it, for
+    lines before the first good one); NaN when no line is good."""
+    if not ok.any():
+        return np.full(len(ok), np.nan)
+    good = np.flatnonzero(ok)
+    before = np.maximum.accumulate(np.where(ok, np.arange(len(ok)), -1))
+    return day[np.where(before >= 0, before, good[0])].astype(np.float64)
 
 
 def _filter(rows: dict, keep: np.ndarray) -> dict:
