@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from analytics.classify import AgentLabels, ReferrerLabels
 from analytics.days import day_number, iso, today
 from analytics.distinct import encode, unique_ints
-from analytics.lazy import pandas as pd
 from shop.site import PAGE_PATHS
 
 VISIT_GAP_SECONDS = 30 * 60
@@ -268,8 +268,11 @@ def combine_keys(parts: list[dict]) -> dict[str, np.ndarray]:
     if not parts:
         return {c: np.zeros(0, np.int64) for c in KEY_COLUMNS}
     visitor = np.concatenate([p["visitor"] for p in parts])
-    unique, first, inverse = np.unique(visitor, return_index=True, return_inverse=True)
+    inverse, unique = pd.factorize(visitor)  # hashing: no sort of a million keys
     del visitor
+    # All of a key's rows share its day and user agent (the key hashes them): any row will do.
+    first = np.empty(len(unique), np.int64)
+    first[inverse] = np.arange(len(inverse))
 
     def column(name):
         return np.concatenate([np.asarray(p[name]) for p in parts])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -39,7 +40,6 @@ from analytics.anonymise import (
 from analytics.anonymised_log import anonymised_lines, anonymised_values, write_lines
 from analytics.classify import Labeller
 from analytics.formats import LogFormat, get_format
-from analytics.lazy import pandas as pd
 from analytics.read import (
     MAX_LINE_BYTES,
     ReadError,

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analytics import times
 from analytics.formats import NAMED, LogFormat
 
 SPEC = NAMED["combined"]
@@ -41,20 +42,24 @@ def applies(fmt: LogFormat) -> bool:
 
 def parse(
     lines: pa.Array, fmt: LogFormat, regex: Callable
-) -> tuple[np.ndarray, dict[str, pa.Array]]:
-    """Which lines the format's regex matches, and its fields for those lines; `regex(lines,
-    fmt)` does the same for the lines that cannot be split."""
+) -> tuple[np.ndarray, dict[str, pa.Array], tuple[np.ndarray, np.ndarray]]:
+    """Which lines the format's regex matches, its fields for those lines, and their times (UTC
+    seconds and zone offsets, as `times` has them); `regex(lines, fmt)` does the same for the
+    lines that cannot be split."""
     offsets, data, buffer = _buffers(lines)
     starts, ends = offsets[:-1], offsets[1:]
     rows, quotes = _six_quotes(data, offsets)
     fast = np.zeros(len(lines), bool)
-    keep = _well_formed(data, starts[rows], ends[rows], quotes)
-    rows, quotes = rows[keep], quotes[keep]
+    keep, head = _well_formed(data, starts[rows], ends[rows], quotes)
+    rows, quotes, head = rows[keep], quotes[keep], head[keep]
     ip = _fields(buffer, starts[rows], quotes[:, 0] + HEAD_START)
     spaced = pc.match_substring(ip, " ").to_numpy(zero_copy_only=False)
     if spaced.any():  # the regex reads that line's fields differently
         rows, quotes, ip = rows[~spaced], quotes[~spaced], ip.filter(pa.array(~spaced))
+        head = head[~spaced]
     fast[rows] = True
+    utc, offset = np.full(len(lines), np.nan), np.full(len(lines), np.nan)
+    utc[rows], offset[rows] = times.from_text(head[:, TIME_START - HEAD_START :][:, : times.LENGTH])
     q0, q1, q2, q3, q4, q5 = quotes.T
     columns = {
         "ip": ip,
@@ -67,9 +72,10 @@ def parse(
         "rest": _fields(buffer, q5 + 1, ends[rows] - 1),  # without the newline
     }
     if fast.all():
-        return fast, columns
+        return fast, columns, (utc, offset)
     slow = ~fast
     slow_ok, slow_columns = regex(lines.filter(pa.array(slow)), fmt)
+    utc[slow], offset[slow] = times.from_column(slow_columns["time"])
     ok = fast.copy()
     ok[slow] = slow_ok
     # rows in line order: the split lines' values first, then the regex's
@@ -77,7 +83,8 @@ def parse(
     order[fast] = np.arange(fast.sum())
     order[slow] = fast.sum() + np.arange(slow.sum())
     order = pa.array(order)
-    return ok, {k: pa.concat_arrays([v, slow_columns[k]]).take(order) for k, v in columns.items()}
+    columns = {k: pa.concat_arrays([v, slow_columns[k]]).take(order) for k, v in columns.items()}
+    return ok, columns, (utc, offset)
 
 
 def _buffers(lines: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Buffer]:
@@ -108,18 +115,20 @@ def _six_quotes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.n
 
 def _well_formed(
     data: np.ndarray, starts: np.ndarray, ends: np.ndarray, quotes: np.ndarray
-) -> np.ndarray:
-    """Whether the bytes around each line's quotes are what the combined regex asks for."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether the bytes around each line's quotes are what the combined regex asks for, and
+    the 34 bytes before the request (the time is among them)."""
     long_enough = quotes[:, 0] + HEAD_START >= starts  # else the bytes read are not its
     ok = np.zeros(len(starts), bool)
-    ok[long_enough] = _bytes_around_quotes(data, quotes[long_enough])
-    return ok
+    head = np.zeros((len(starts), -HEAD_START), np.uint8)
+    head[long_enough] = _windows(data, quotes[long_enough, 0] + HEAD_START, -HEAD_START)
+    ok[long_enough] = _bytes_around_quotes(data, quotes[long_enough], head[long_enough])
+    return ok, head
 
 
-def _bytes_around_quotes(data: np.ndarray, quotes: np.ndarray) -> np.ndarray:
-    q0, q1, q2, q3, q4, _ = quotes.T
-    # the 34 bytes before the request's quote, one row per line, checked column by column
-    head = _windows(data, q0 + HEAD_START, -HEAD_START)
+def _bytes_around_quotes(data: np.ndarray, quotes: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """`head`: the 34 bytes before the request's quote, one row per line."""
+    _, q1, q2, q3, q4, _ = quotes.T
     ok = (head[:, HEAD_LITERALS] == HEAD_VALUES).all(axis=1)
     ok &= (head[:, HEAD_DIGITS] - ord("0") <= 9).all(axis=1)  # uint8: below "0" wraps round
     ok &= ((head[:, HEAD_LETTERS] | 0x20) - ord("a") <= 25).all(axis=1)

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from analytics.aggregate import (
@@ -31,7 +32,6 @@ from analytics.aggregate import (
 )
 from analytics.files import replaced_whole, write_whole
 from analytics.keydir import DayKeys, KeysDirError, check_outside, key_is_open, keys_file
-from analytics.lazy import pandas as pd
 from analytics.read import ReadError, Source, open_stream
 from shop.config import LIMITS
 

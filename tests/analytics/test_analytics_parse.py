@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics import read
+from analytics import times
 from analytics.days import day_number
 from analytics.formats import FormatError, detect_format, get_format
 from analytics.read import Source, parse_lines, read_blocks, split_lines
@@ -242,15 +242,15 @@ def test_lines_longer_than_the_cap_are_malformed_inside_a_block_too(tmp_path, li
         max_size=30,
     )
 )
-def test_local_times_as_the_calendar_has_them(times):
+def test_local_times_as_the_calendar_has_them(moments):
     """Times read in bulk from the text give what datetime gives, line by line; a date that
     does not exist (31 Feb, 29 Feb 2100, year 0, day 0) gives none."""
     texts = [
         f"{d:02d}/{m}/{y:04d}:{hh:02d}:{mm:02d}:{ss:02d} {sign}{zone:04d}"
-        for d, m, y, hh, mm, ss, sign, zone in times
+        for d, m, y, hh, mm, ss, sign, zone in moments
     ]
-    utc, offset = read._local_time(pa.array([*texts, None, "short"], pa.string()))
-    for i, (d, m, y, hh, mm, ss, sign, zone) in enumerate(times):
+    utc, offset = times.from_column(pa.array([*texts, None, "short"], pa.string()))
+    for i, (d, m, y, hh, mm, ss, sign, zone) in enumerate(moments):
         try:
             date = dt.date(y, MONTH_NAMES.index(m) + 1, d)
         except ValueError:

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics import quotesplit
+from analytics import quotesplit, times
 from analytics.formats import get_format
 from analytics.read import _extract, split_lines
 
@@ -69,12 +69,15 @@ def near_misses(draw) -> str:
 def compare(text: str) -> None:
     block = text.encode()
     array = split_lines(block)
-    ok, columns = quotesplit.parse(array, COMBINED, _extract)
+    ok, columns, (utc, offset) = quotesplit.parse(array, COMBINED, _extract)
     want_ok, want = _extract(array, COMBINED)
     assert ok.tolist() == want_ok.tolist()
     rows = np.flatnonzero(ok)
     for name, column in want.items():
         assert columns[name].take(rows).to_pylist() == column.take(rows).to_pylist(), name
+    want_utc, want_offset = times.from_column(want["time"])
+    np.testing.assert_array_equal(utc[rows], want_utc[rows])
+    np.testing.assert_array_equal(offset[rows], want_offset[rows])
 
 
 @settings(max_examples=500, deadline=None)
