@@ -311,7 +311,8 @@ def visitor_counts(
         _totals(bots.groupby("day")["requests"].sum(), "bots"),
     ]
     # Visitor keys come from a different random key every day, so the key alone is enough.
-    human = ~np.isin(events.column("visitor"), keys["visitor"][is_bot])
+    bot_keys = pd.Index(keys["visitor"][is_bot])  # a hash table: no sort of every event
+    human = bot_keys.get_indexer(events.column("visitor")) < 0
     day = events.column("day")
     for days in _day_batches(day[human]):
         chosen = human & np.isin(day, days)
@@ -373,11 +374,15 @@ def _pageview_tables(ev: dict, names: dict[str, Vocabulary], labels: Labels) -> 
 
 
 def _sorted_views(ev: dict) -> dict | None:
-    """Pageviews ordered by day, visitor key and time, each visitor numbered (`vid`, for distinct
-    counts) and `new_visitor` marking the first view of each; None when there are none."""
+    """Pageviews grouped by visitor key (a key is one visitor's day) and in time order within
+    each, each visitor numbered (`vid`, for distinct counts) and `new_visitor` marking the first
+    view of each; None when there are none."""
     if not len(ev["day"]):
         return None
-    order = np.lexsort((ev["ts"], ev["visitor"], ev["day"]))
+    # One int64 to sort by: the key's number (in order of appearance) above 32 bits of seconds.
+    number, _ = pd.factorize(ev["visitor"])
+    seconds = ev["ts"].astype(np.int64)
+    order = np.argsort(number.astype(np.int64) << 32 | seconds - seconds.min(), kind="stable")
     views = {c: v[order] for c, v in ev.items()}
     views["ts"] = views["ts"].astype(np.int64)
     new_visitor = np.ones(len(order), bool)  # keys are per day, so also another day

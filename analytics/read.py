@@ -25,6 +25,7 @@ from analytics.distinct import encode
 from analytics.formats import LogFormat, detect_format
 
 BLOCK_BYTES = 8 * 1024 * 1024  # smaller blocks in flight: lower peak memory, as fast
+FIRST_BLOCK_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 # nginx writes lines of a few KB; a longer one is junk (or a gzip bomb of one line): it is cut
 # off here, stands in the block as OVERLONG and counts as malformed, so memory stays flat.
@@ -158,12 +159,14 @@ def _pieces(stream, block_bytes: int) -> Iterator[tuple[bytes, Exception | None]
     """About `block_bytes` at a time (b"" at the end); compressed streams are read piece by
     piece (`read1`) so that what came before a corrupt part is still returned, with the error."""
     gz = isinstance(stream, gzip.GzipFile)
-    read, step = (stream.read1, 1 << 20) if gz else (stream.read, block_bytes)
+    # The first block is small, so that its lines are parsed (and the rest of the work can
+    # start) while the next one is read.
+    want = min(block_bytes, FIRST_BLOCK_BYTES)
     while True:
         parts, size = [], 0
         try:
-            while size < block_bytes:
-                part = read(step)
+            while size < want:
+                part = stream.read1(1 << 20) if gz else stream.read(want - size)
                 if not part:
                     break
                 parts.append(part)
@@ -174,6 +177,7 @@ def _pieces(stream, block_bytes: int) -> Iterator[tuple[bytes, Exception | None]
         yield b"".join(parts), None
         if not parts:
             return
+        want = block_bytes
 
 
 def split_lines(block: bytes) -> pa.Array:
