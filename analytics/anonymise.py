@@ -239,10 +239,10 @@ def campaign_of(path: str | None) -> str | None:
 
 # Most referrers are plain `http(s)://host[:port]/path[?query]` in printable ASCII: those are cut
 # by RE2 in one pass; the rest (user info, IPv6 hosts, odd ports, spaces, Unicode) by urlsplit.
-_PRINTABLE = r"^[!-~]*$"
+# (printable ASCII is `!-~`; a path is that without `?` and `#`)
 _PLAIN_URL = (
     r"^(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]+)(?P<port>:[1-9][0-9]{0,3})?"
-    r"(?P<path>/[^?#]*)?(?:[?#].*)?$"
+    r"(?P<path>/[!-\x22$->@-~]*)?(?:[?#][!-~]*)?$"
 )
 
 
@@ -254,8 +254,7 @@ def strip_referrer(referrer: pa.Array) -> pa.Array:
 
 def _strip_distinct(referrer: pa.Array) -> pa.Array:
     parts = pc.extract_regex(referrer, _PLAIN_URL)
-    plain = pc.and_(parts.is_valid(), pc.match_substring_regex(referrer, _PRINTABLE))
-    plain = pc.fill_null(plain, False)
+    plain = parts.is_valid()
     if not pc.any(plain).as_py():
         return pa.array([_strip_url(r) for r in referrer.to_pylist()], pa.string())
     scheme, host, port, path = parts.flatten()
