@@ -37,7 +37,7 @@ _MAPPED = b"\0" * 10 + b"\xff\xff"
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 _DOTTED = r"^([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)$"
-TRUNCATED_KEPT = 200_000  # addresses whose truncated form is remembered (IPv6 mostly)
+TRUNCATED_KEPT = 50_000  # addresses whose truncated form is remembered (IPv6 mostly)
 
 
 def truncate_ip(ip: str, ipv4_prefix: int = 24, ipv6_prefix: int = 32) -> str | None:

@@ -30,7 +30,9 @@ def flat_memory() -> None:
     if _LIBC is None:
         return
     m_mmap_threshold, m_arena_max = -3, -8
-    _LIBC.mallopt(m_mmap_threshold, 8 << 20)
+    # Buffers above this get their own mapping, faulted in page by page each time: a block's
+    # (8 MB) temporaries stay below it and are reused; what the arenas keep is trimmed.
+    _LIBC.mallopt(m_mmap_threshold, 32 << 20)
     _LIBC.mallopt(m_arena_max, 2)
 
 
