@@ -157,11 +157,20 @@ class EventStore:
         self.rows += len(columns["day"])
 
     def column(self, name: str, keep: np.ndarray | None = None) -> np.ndarray:
-        """One column (only the rows where `keep` is true, if given)."""
+        """One column (only the rows where `keep` is true, if given: then only the stretch of
+        the file from the first to the last of them is read, and a log's days lie in order)."""
+        dtype = self.DTYPES[name]
         if not self.rows:
-            return np.zeros(0, self.DTYPES[name])
-        values = np.fromfile(self._path(name), self.DTYPES[name])
-        return values if keep is None else values[keep]
+            return np.zeros(0, dtype)
+        if keep is None:
+            return np.fromfile(self._path(name), dtype)
+        at = np.flatnonzero(keep)
+        if not len(at):
+            return np.zeros(0, dtype)
+        first, end = int(at[0]), int(at[-1]) + 1
+        offset = first * np.dtype(dtype).itemsize
+        values = np.fromfile(self._path(name), dtype, count=end - first, offset=offset)
+        return values[keep[first:end]]
 
     def close(self) -> None:
         if self._dir is not None:
