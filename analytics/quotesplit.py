@@ -27,7 +27,8 @@ QUOTE, BACKSLASH, CR, SPACE = (ord(c) for c in '"\\\r ')
 # lines take the regex), as TIME_LOCAL of analytics.formats has them.
 HEAD = " - - [00/Aaa/0000:00:00:00 +0000] "
 HEAD_START = -len(HEAD)
-TIME_START, TIME_LENGTH = HEAD_START + 6, 26
+TIME_START = HEAD.index("[") + 1 + HEAD_START  # from the request's quote
+TIME_IN_HEAD = slice(TIME_START - HEAD_START, TIME_START - HEAD_START + times.LENGTH)
 HEAD_DIGITS = [i for i, c in enumerate(HEAD) if c == "0"]
 HEAD_LETTERS = [i for i, c in enumerate(HEAD) if c == "A" or c == "a"]
 HEAD_SIGN = HEAD.index("+")
@@ -59,11 +60,11 @@ def parse(
         head = head[~spaced]
     fast[rows] = True
     utc, offset = np.full(len(lines), np.nan), np.full(len(lines), np.nan)
-    utc[rows], offset[rows] = times.from_text(head[:, TIME_START - HEAD_START :][:, : times.LENGTH])
+    utc[rows], offset[rows] = times.from_text(head[:, TIME_IN_HEAD])
     q0, q1, q2, q3, q4, q5 = quotes.T
     columns = {
         "ip": ip,
-        "time": _fields(buffer, q0 + TIME_START, q0 + TIME_START + TIME_LENGTH),
+        "time": _fields(buffer, q0 + TIME_START, q0 + TIME_START + times.LENGTH),
         "request": _fields(buffer, q0 + 1, q1),
         "status": _fields(buffer, q1 + 2, q1 + 5),
         "bytes": _fields(buffer, q1 + 6, q2 - 1),
