@@ -338,8 +338,13 @@ def visitor_counts(
     return _as_counts(pd.concat(out, ignore_index=True))
 
 
-def _day_batches(day: np.ndarray, rows: int = 400_000) -> list[list[int]]:
-    """Whole days in groups of about `rows` pageviews: the tables' temporaries stay small."""
+DAY_BATCH_ROWS = 400_000
+
+
+def _day_batches(day: np.ndarray, rows: int | None = None) -> list[list[int]]:
+    """Whole days in groups of about `rows` (DAY_BATCH_ROWS) pageviews: the tables' temporaries
+    stay small."""
+    rows = rows or DAY_BATCH_ROWS
     days, counts = np.unique(day, return_counts=True)
     batches, current, size = [], [], 0
     for d, n in zip(days.tolist(), counts.tolist(), strict=True):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import analyse
+from analytics import aggregate, analyse
 from analytics.aggregate import COUNT_COLUMNS, build_stats, report_period
 from analytics.classify import MAX_REQUESTS_PER_DAY, bot_reasons
 from analytics.days import day_number
@@ -195,3 +195,14 @@ def test_a_conversion_rate_is_a_share_of_visits():
     assert stats["tables"]["conversion_sources"]["rows"] == [
         {"key": "Google", "count": 1, "visits": 4}
     ]
+
+
+def test_days_counted_in_batches_count_the_same(sample_log, monkeypatch):
+    """A long log's pageviews are counted a few days at a time, two batches at once: the
+    statistics are those of one batch."""
+    whole = analyse([sample_log])
+    monkeypatch.setattr(aggregate, "DAY_BATCH_ROWS", 500)
+    batched = analyse([sample_log])
+    for stats in (whole, batched):
+        stats.pop("generated")
+    assert batched == whole
