@@ -106,7 +106,7 @@ def open_stream(source: Source) -> io.BufferedIOBase:
 
 def read_blocks(
     source: Source, start: int = 0, block_bytes: int = BLOCK_BYTES
-) -> Iterator[tuple[bytes, int]]:
+) -> Iterator[tuple[bytes | bytearray, int]]:
     """Blocks of whole lines and the stream offset after each, from byte offset `start` on."""
     stream = open_stream(source)
     offset = 0
@@ -133,12 +133,16 @@ def read_blocks(
                 skipping = not end
                 offset += end if end else len(data)
                 data = data[end:] if end else b""
-            data = carry + data
-            cut = data.rfind(b"\n") + 1
-            carry = data[cut:]
+            # One copy of the block (a bytearray, cut at its last newline in place), not two.
+            block = bytearray(carry)
+            block += data
+            del data
+            cut = block.rfind(b"\n") + 1
+            carry = bytes(block[cut:])
+            del block[cut:]
             if cut:
                 offset += cut
-                yield data[:cut], offset
+                yield block, offset
             if len(carry) > MAX_LINE_BYTES:
                 offset += len(carry)
                 carry, skipping = b"", True
@@ -187,7 +191,7 @@ def split_lines(block: bytes) -> pa.Array:
     regexes accept the trailing newline.
     """
     if not block.endswith(b"\n"):
-        block += b"\n"
+        block = block + b"\n"  # a new object: the caller's block stays as it was
     try:
         return _split(block)
     except pa.ArrowInvalid:  # not UTF-8: replace the bad bytes, keep every line
