@@ -240,7 +240,10 @@ def test_every_command_has_help_with_an_example():
         assert "Example" in command.help, name
 
 
-def test_erase_leaves_no_trace_in_the_database_file(handler, smtp_sink, make_form, monkeypatch):
+def test_erase_leaves_no_trace_in_the_database_file(
+    served_handler, smtp_sink, make_form, monkeypatch
+):
+    handler = served_handler
     secret = {
         "name": "Zebulon Quaxworth",
         "email": "zebulon.quaxworth@example.org",
@@ -269,8 +272,9 @@ def test_erase_leaves_no_trace_in_the_database_file(handler, smtp_sink, make_for
 
 
 def test_status_notify_reaches_the_customer_through_the_running_handler(
-    handler, smtp_sink, make_form, monkeypatch
+    served_handler, smtp_sink, make_form, monkeypatch
 ):
+    handler = served_handler
     response = handler.post(make_form(lang="en"), follow_redirects=False)
     ref = response.headers["location"].split("ref=")[1].split("&")[0]
     smtp_sink.wait_for(2)

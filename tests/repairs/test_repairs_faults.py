@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections import Counter
@@ -246,9 +247,9 @@ def test_a_mail_that_cannot_be_sent_at_all_ends_failed(start_handler, smtp_sink,
 
 
 def test_exceptions_inside_the_writer(start_handler, smtp_sink, env_for, make_form):
-    launcher = [str(ROOT / "tests" / "fault_injection.py")]
+    command = [sys.executable, str(ROOT / "tests" / "fault_injection.py")]
     env = env_for(smtp_sink)
-    handler = start_handler(env, launcher=launcher)
+    handler = start_handler(env, command=command)
     accepted = [post(handler, make_form())[1]]
     for name in ("Boom", "Break"):  # an exception; an exception and a failing ROLLBACK
         assert post(handler, make_form(name=name, email=f"{name}@example.nl")) == (503, None)
