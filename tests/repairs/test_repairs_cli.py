@@ -115,6 +115,10 @@ def test_correct_checks_the_new_value(db):
     assert bad.exit_code == 1 and "valid e-mail" in bad.output
     assert run("correct", ref, "name", "").exit_code == 1
     assert run("correct", ref, "status", "x").exit_code == 2  # not a field one corrects
+    assert run("correct", ref, "lang", "en").exit_code == 0
+    german = run("correct", ref, "lang", "de")
+    assert german.exit_code == 1 and "lang must be nl or en" in german.output
+    assert query(db, "SELECT lang FROM requests") == [("en",)]
 
 
 def test_unsubscribe(db):
