@@ -66,7 +66,9 @@ def assert_all_delivered(handler, sink, refs, duplicates: int | range = 0) -> No
 
 
 @pytest.mark.parametrize("crash", [False, True], ids=["held", "kill-9-before-the-record"])
-def test_write_lock_held_right_after_a_delivery(start_handler, env_for, make_form, crash):
+def test_write_lock_held_right_after_a_delivery(
+    start_handler, smtp_sinks, env_for, make_form, crash
+):
     """The mail server accepts a mail, and another process takes the write lock before the
     outbox can record it, for longer than the busy timeout."""
     holds: list[DatabaseHold] = []
@@ -76,8 +78,7 @@ def test_write_lock_held_right_after_a_delivery(start_handler, env_for, make_for
         if not holds:
             holds.append(DatabaseHold(handlers[0].db))
 
-    sink = FaultySink(lambda n, envelope: None, on_accept=lock_the_database)
-    sink.start()
+    sink = smtp_sinks(FaultySink(lambda n, envelope: None, on_accept=lock_the_database))
     try:
         handlers.append(start_handler(env_for(sink)))
         handler = handlers[0]
@@ -108,9 +109,6 @@ def test_write_lock_held_right_after_a_delivery(start_handler, env_for, make_for
     finally:
         for hold in holds:
             hold.release()
-        for handler in handlers:
-            handler.stop()
-        sink.stop()
 
 
 def test_database_on_a_disk_that_fills_up(start_handler, smtp_sink, env_for, make_form, tmp_path):
@@ -150,22 +148,19 @@ SMTP_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", SMTP_FAULTS)
-def test_smtp_faults_delay_mail_but_lose_and_repeat_none(start_handler, env_for, make_form, fault):
-    sink = FaultySink(SMTP_FAULTS[fault], stall_seconds=4)
-    sink.start()
-    try:
-        handler = start_handler(env_for(sink, REPAIRS_SMTP_TIMEOUT="2"))
-        refs = []
-        for i in range(3):  # accepted at once, whatever the mail server does
-            status, ref = post(handler, make_form(email=f"k{i}@example.nl"))
-            assert status == 303
-            refs.append(ref)
-        assert_all_delivered(handler, sink, refs)
-        retried = "SELECT count(*) FROM outbox WHERE attempts > 1"
-        assert handler.rows(retried)[0][0] >= 1
-        handler.stop()
-    finally:
-        sink.stop()
+def test_smtp_faults_delay_mail_but_lose_and_repeat_none(
+    start_handler, smtp_sinks, env_for, make_form, fault
+):
+    sink = smtp_sinks(FaultySink(SMTP_FAULTS[fault], stall_seconds=4))
+    handler = start_handler(env_for(sink, REPAIRS_SMTP_TIMEOUT="2"))
+    refs = []
+    for i in range(3):  # accepted at once, whatever the mail server does
+        status, ref = post(handler, make_form(email=f"k{i}@example.nl"))
+        assert status == 303
+        refs.append(ref)
+    assert_all_delivered(handler, sink, refs)
+    retried = "SELECT count(*) FROM outbox WHERE attempts > 1"
+    assert handler.rows(retried)[0][0] >= 1
 
 
 def refuse_some(n, envelope) -> str | None:
@@ -178,23 +173,19 @@ def refuse_some(n, envelope) -> str | None:
 
 
 def test_mails_refused_for_good_or_too_often_end_failed_and_the_owner_hears(
-    start_handler, env_for, make_form, monkeypatch
+    start_handler, smtp_sinks, env_for, make_form, monkeypatch
 ):
     from click.testing import CliRunner
 
     from repairs.cli import cli
 
-    sink = FaultySink(refuse_some)
-    sink.start()
-    try:
-        handler = start_handler(env_for(sink, REPAIRS_MAIL_ATTEMPTS="3"))
-        refs = {}
-        for who in ("bounce", "later", "fine"):
-            refs[who] = post(handler, make_form(email=f"{who}@example.nl"))[1]
-        wait_until(lambda: handler.rows(UNSETTLED)[0][0] == 0, timeout=60, what="settled")
-        handler.stop()
-    finally:
-        sink.stop()
+    sink = smtp_sinks(FaultySink(refuse_some))
+    handler = start_handler(env_for(sink, REPAIRS_MAIL_ATTEMPTS="3"))
+    refs = {}
+    for who in ("bounce", "later", "fine"):
+        refs[who] = post(handler, make_form(email=f"{who}@example.nl"))[1]
+    wait_until(lambda: handler.rows(UNSETTLED)[0][0] == 0, timeout=60, what="settled")
+    handler.stop()
     failed = handler.rows(
         "SELECT r.email, o.attempts, o.last_error FROM outbox o JOIN requests r "
         "ON r.id = o.request_id WHERE o.failed_at IS NOT NULL ORDER BY r.email"
