@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -86,10 +87,13 @@ def test_write_lock_held_right_after_a_delivery(
         assert status == 303
         wait_until(lambda: holds and len(sink.messages) == 1, what="first mail accepted")
 
-        # Locked: new requests are refused in time, the health check says why, and the outbox
-        # sends nothing again while it cannot record (rounds keep running all this while).
-        assert post(handler, make_form(email="second@example.nl")) == (503, None)
-        checked = health(handler)
+        # Locked: a new request is refused in time, the health check (asked meanwhile) says
+        # why, and the outbox sends nothing again while it cannot record (rounds keep running
+        # all this while).
+        with ThreadPoolExecutor(1) as meanwhile:
+            asked = meanwhile.submit(health, handler)
+            assert post(handler, make_form(email="second@example.nl")) == (503, None)
+            checked = asked.result()
         assert checked.status_code == 503
         assert "takes no writes" in checked.json()["problems"][0]
         time.sleep(6)  # more than the busy timeout, once more
