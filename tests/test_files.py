@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import grp
+import os
+
 import pytest
+from e2e.harness import load_render
 
 from repairs import mail
 from shop.files import partial_path, replaced_whole, write_whole
@@ -30,3 +34,15 @@ def test_a_mail_file_is_written_through_the_helper(tmp_path):
     mail.write_eml(tmp_path / "000001.eml", msg)
     assert [p.name for p in tmp_path.iterdir()] == ["000001.eml"]
     assert b"R-2026-0001" in (tmp_path / "000001.eml").read_bytes()
+
+
+def test_the_stats_password_file_is_written_whole_for_its_group(tmp_path):
+    render = load_render()
+    target = tmp_path / "stats.passwd"
+    group = grp.getgrgid(os.getgid()).gr_name  # one the user may give files to
+    render.write_password_file(target, "owner", "hash", group)
+    assert target.read_text() == "owner:hash\n" and target.stat().st_mode & 0o777 == 0o640
+    with pytest.raises(render.RenderError, match="cannot give the file to group"):
+        render.write_password_file(target, "helper", "other", "no-such-group")
+    assert target.read_text() == "owner:hash\n"
+    assert list(tmp_path.iterdir()) == [target]
