@@ -349,7 +349,7 @@ def _open_output(output: str):
         yield sys.stdout.buffer
         sys.stdout.flush()
         return
-    from analytics.files import replaced_whole
+    from shop.files import replaced_whole
 
     target = Path(output)
     try:

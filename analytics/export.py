@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from analytics.files import write_whole
+from shop.files import write_whole
 
 # A cell starting with one of these opens as a formula in a spreadsheet; campaign values and
 # referrer hosts come from strangers, so such text is written with a leading ' (as text).

@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from analytics.files import write_whole
+from shop.files import write_whole
 
 Logs = Path | Sequence[Path]
 

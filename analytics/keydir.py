@@ -17,8 +17,8 @@ import stat
 from pathlib import Path
 
 from analytics.days import date_of
-from analytics.files import write_whole
 from shop.config import LIMITS
+from shop.files import write_whole
 
 KEY_LIFETIME = dt.timedelta(hours=LIMITS["visitor_key_hours"])
 EARLIEST_ZONE = dt.timedelta(hours=14)

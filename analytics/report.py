@@ -12,9 +12,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from analytics import charts
 from analytics.aggregate import DIRECT
-from analytics.files import write_whole
 from analytics.geoip import DBIP_DOWNLOAD
 from analytics.texts import COUNTRIES, DEVICES, MONTHS, STATUS, TEXT, WEEKDAYS
+from shop.files import write_whole
 from shop.site import LANGUAGES, TIME_ZONE
 
 LANGS = LANGUAGES

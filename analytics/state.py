@@ -30,10 +30,10 @@ from analytics.aggregate import (
     REQUEST_TABLES,
     Vocabulary,
 )
-from analytics.files import replaced_whole, write_whole
 from analytics.keydir import DayKeys, KeysDirError, check_outside, key_is_open, keys_file
 from analytics.read import ReadError, Source, open_stream
 from shop.config import LIMITS
+from shop.files import replaced_whole, write_whole
 
 LEGACY_HEAD_BYTES = 1024  # earlier versions recognised a file by a digest of these raw bytes
 FORGET_FILES_AFTER = dt.timedelta(days=LIMITS["files_read_days"])

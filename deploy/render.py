@@ -305,21 +305,19 @@ def hash_password(password: str, rounds: int = PASSWORD_ROUNDS) -> str:
 
 def write_password_file(path: Path, user: str, hashed: str, group: str | None) -> None:
     """Set `user`'s line in the auth_basic file (others kept), readable by `group` only."""
+    from shop.files import partial_path, replaced_whole
+
     if not re.fullmatch(r"[\w.@-]+", user):
         raise RenderError(f"user name {user!r}: use letters, digits and . _ @ - only")
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     lines = [line for line in lines if line.split(":", 1)[0] != user] + [f"{user}:{hashed}"]
-    partial = path.with_name(f".{path.name}.part")
-    partial.touch(mode=0o600)
-    partial.chmod(0o640 if group else 0o600)
-    if group:
-        try:
-            shutil.chown(partial, group=group)
-        except (LookupError, PermissionError) as e:
-            partial.unlink()
-            raise RenderError(f"cannot give the file to group {group}: {e}") from None
-    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    partial.replace(path)
+    try:
+        with replaced_whole(path, mode=0o640 if group else 0o600) as sink:
+            if group:  # before a hash is in it
+                shutil.chown(partial_path(path), group=group)
+            sink.write(("\n".join(lines) + "\n").encode("utf-8"))
+    except (LookupError, PermissionError) as e:
+        raise RenderError(f"cannot give the file to group {group}: {e}") from None
 
 
 def read_new_password(stream=None) -> str:

@@ -15,6 +15,7 @@ import click
 from repairs import settings as repairs_settings
 from repairs import store
 from repairs.validation import REQUIRED, check_field
+from shop.site import LANGUAGES
 
 EDITABLE = (*store.PERSONAL_FIELDS, "lang")
 
@@ -194,8 +195,8 @@ def correct(ref: str, field: str, value: str) -> None:
       repairs correct R-2026-0042 phone "06 12345678"
     """
     if field == "lang":
-        if value not in ("nl", "en"):
-            raise _fail("lang must be nl or en")
+        if value not in LANGUAGES:
+            raise _fail(f"lang must be {' or '.join(LANGUAGES)}")
         cleaned = value
     else:
         cleaned, error = check_field(field, value, "en")

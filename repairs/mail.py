@@ -8,7 +8,6 @@ carry no free text from the form: a stranger's address plus a spam text must not
 from __future__ import annotations
 
 import contextlib
-import os
 import smtplib
 import sqlite3
 import ssl
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from repairs.settings import Settings
 from repairs.validation import FIELD_LIMITS, ascii_address, clean_text
+from shop.files import write_whole
 from shop.site import page_path
 
 FIELD_LABELS = {
@@ -195,12 +195,7 @@ def open_smtp(settings: Settings, timeout: float | None = None) -> smtplib.SMTP:
 
 def write_eml(target: Path, msg: EmailMessage) -> None:
     """The mail as an .eml file, whole or not at all (mail folder instead of SMTP)."""
-    tmp = target.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        f.write(msg.as_bytes())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
+    write_whole(target, msg.as_bytes(), durable=True)
 
 
 def _owner(settings: Settings) -> str:

@@ -246,7 +246,12 @@ async def deliver_forever(outbox: Outbox, wake: asyncio.Event, stop: asyncio.Eve
             except Exception:  # whatever went wrong in one round, keep delivering
                 log.exception("outbox round failed")
                 due = None
-            await asyncio.sleep(max(0.0, started + ROUND_SECONDS - time.monotonic()))
+            # Pace the rounds, but a shutdown need not wait for the pause to end.
+            with contextlib.suppress(TimeoutError):
+                pause = max(0.0, started + ROUND_SECONDS - time.monotonic())
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+            if stop.is_set():
+                break
             wait = POLL_SECONDS if due is None else min(POLL_SECONDS, max(0.0, due - time.time()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=wait)

@@ -345,7 +345,11 @@ def checkpoint(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
-def scrub_file(conn: sqlite3.Connection, attempts: int = 50) -> None:
+# Checkpoint attempts of a scrub, ~0.2 s each: a reader has about 10 s to leave the WAL.
+SCRUB_ATTEMPTS = 50
+
+
+def scrub_file(conn: sqlite3.Connection) -> None:
     """Push erased content out of the WAL into the (zeroed, secure_delete) database file.
 
     TRUNCATE empties the WAL only when no reader is inside it (the running handler's outbox
@@ -356,7 +360,7 @@ def scrub_file(conn: sqlite3.Connection, attempts: int = 50) -> None:
     (busy_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
     conn.execute("PRAGMA busy_timeout=100")
     try:
-        for _ in range(attempts):
+        for _ in range(SCRUB_ATTEMPTS):
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             if not busy:
                 break

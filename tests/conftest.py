@@ -59,11 +59,27 @@ def running_handlers() -> Iterator[list]:
 
 
 @pytest.fixture
-def smtp_sink(running_handlers) -> Iterator[SMTPSink]:
-    """A real SMTP sink, torn down only after the handlers mailing to it have stopped."""
-    sink = SMTPSink()
-    sink.start()
-    yield sink
+def smtp_sinks(running_handlers) -> Iterator:
+    """smtp_sinks(sink=None, start=True) -> a real SMTP sink (a new SMTPSink, or `sink`, e.g. a
+    FaultySink), started unless start=False; stopped after the test, once the handlers mailing
+    to it have stopped."""
+    made: list[SMTPSink] = []
+
+    def make(sink: SMTPSink | None = None, start: bool = True) -> SMTPSink:
+        sink = sink or SMTPSink()
+        made.append(sink)
+        if start:
+            sink.start()
+        return sink
+
+    yield make
     for handler in running_handlers:
         handler.stop()
-    sink.stop()
+    for sink in made:
+        sink.stop()
+
+
+@pytest.fixture
+def smtp_sink(smtp_sinks) -> SMTPSink:
+    """A real SMTP sink, torn down only after the handlers mailing to it have stopped."""
+    return smtp_sinks()

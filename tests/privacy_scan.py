@@ -115,8 +115,17 @@ class Digests:
         keys = np.stack([_keys(written[form]) for form in self.FORMS], axis=1).reshape(-1)
         self.order = np.argsort(keys, kind="stable")
         self.keys = keys[self.order]
-        self.filter = np.zeros(1 << self.FILTER_BITS, bool)
-        self.filter[self.keys >> np.uint64(64 - self.FILTER_BITS)] = True
+        # Two filters on two slices of a key's bits (a Bloom filter with two hashes): most
+        # offsets of the data are ruled out before the binary search over all keys.
+        self.filters = np.zeros((2, 1 << self.FILTER_BITS), bool)
+        for which in (0, 1):
+            self.filters[which, self._slot(self.keys, which)] = True
+
+    @classmethod
+    def _slot(cls, keys: np.ndarray, which: int) -> np.ndarray:
+        """Bits 64-25..64 (which=0) or 64-50..64-25 (which=1) of each key."""
+        shifted = keys >> np.uint64(64 - (which + 1) * cls.FILTER_BITS)
+        return shifted & np.uint64((1 << cls.FILTER_BITS) - 1)
 
     @staticmethod
     def _inputs(streams: list[bytes], addresses: set[str]):
@@ -150,11 +159,13 @@ class Digests:
                 continue
             with np.errstate(over="ignore"):
                 keys = words[:-1] ^ (words[1:] * _MIX)
-            keys = keys[self.filter[keys >> np.uint64(64 - self.FILTER_BITS)]]
+            for which in (0, 1):
+                keys = keys[self.filters[which, self._slot(keys, which)]]
             start = np.searchsorted(self.keys, keys, side="left")
+            found = self.keys[np.minimum(start, len(self.keys) - 1)] == keys
+            start, keys = start[found], keys[found]
             end = np.searchsorted(self.keys, keys, side="right")
-            found = end > start
-            for first, last in zip(start[found].tolist(), end[found].tolist(), strict=True):
+            for first, last in zip(start.tolist(), end.tolist(), strict=True):
                 hits.update(self.name(int(i)) for i in self.order[first:last])
         return hits
 

@@ -180,6 +180,7 @@ class SMTPSink:
         self.envelopes: list = []
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.running = False
 
     async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)
@@ -188,9 +189,13 @@ class SMTPSink:
 
     def start(self) -> None:
         self.controller.start()
+        self.running = True
 
     def stop(self) -> None:
-        self.controller.stop()
+        """Stop listening (again, or before it ever started, is fine)."""
+        if self.running:
+            self.running = False
+            self.controller.stop()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         """Block until `count` messages arrived (or fail after `timeout` seconds)."""

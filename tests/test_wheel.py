@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import site
 import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
-from support import ROOT, form, free_port, smtp_env, wait_for_port, write_shop_toml
+from handlers import Served
+from support import ROOT, form, smtp_env, write_shop_toml
 
 from shop.headers import security_headers
 
@@ -93,36 +92,22 @@ def test_installed_handler_answers_with_themed_pages(installed, tmp_path, smtp_s
     shop_toml = write_shop_toml(
         tmp_path / "etc" / "shop.toml", repairs={"accepted_requests_per_hour": 0}
     )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REPAIRS_", "SHOP_"))}
-    env.update(
-        SHOP_CONFIG=str(shop_toml),
-        REPAIRS_DB=str(tmp_path / "repairs.sqlite3"),
+    env = {
+        "SHOP_CONFIG": str(shop_toml),
+        "REPAIRS_DB": str(tmp_path / "repairs.sqlite3"),
         **smtp_env(smtp_sink),
-    )
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [installed / "repairs", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    try:
-        wait_for_port(port, proc, "repairs serve", log)
-        wrong = httpx.post(url + "/api/repair-request", data=form(email="geen"))
+    }
+    served = Served(env, command=[str(installed / "repairs")], cwd=tmp_path)
+    with served:
+        log = served.log
+        wrong = served.post(form(email="geen"))
         assert wrong.status_code == 422, log.read_text()
         assert 'href="/theme/css/style.css"' in wrong.text  # the site's base.html
         csp = security_headers()["Content-Security-Policy"]
         assert wrong.headers["content-security-policy"] == csp  # shop.headers, in the wheel
-        sent = httpx.post(url + "/api/repair-request", data=form(), follow_redirects=True)
+        sent = served.post(form())
         assert sent.status_code == 200 and "R-" in sent.text, log.read_text()
         assert 'href="/theme/css/style.css"' in sent.text
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
 
 
 def test_installed_analytics_reports_a_small_log(installed, tmp_path):

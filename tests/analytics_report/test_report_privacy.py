@@ -225,12 +225,14 @@ def test_the_scan_looks_at_real_host_data(run):
 
 
 def test_the_scanner_finds_every_form_it_looks_for(needles):
-    v4 = next(iter(needles.ipv4))
-    v6 = next(a for a in needles.ipv6 if not a.startswith(("::ffff", "0000")))
+    v4 = min(needles.ipv4)  # not the first of the set: that changes with the hash seed
+    v6 = min(a for a in needles.ipv6 if not a.startswith(("::ffff", "0000")))
     exploded = ipaddress.ip_address(v6).exploded
-    assert needles.find(f"x{v4}9y".encode()) == {v4}
-    assert needles.find(f"1{v4}".encode()) == {v4}
-    assert needles.find(f"{v4}:8080".encode()) == {v4}
+    for text in (f"x{v4}9y", f"1{v4}", f"{v4}:8080"):
+        found = needles.find(text.encode())
+        # Another client's address inside these digits (84.233.94.2 in 84.233.94.203) is a hit
+        # too, a true one.
+        assert v4 in found and all(hit in text for hit in found), (text, found)
     assert needles.find(f"::FFFF:{v4}".encode()) >= {v4, f"::ffff:{v4}"}
     assert v6 in needles.find(f'"{v6.upper()}"'.encode())
     assert v6 in needles.find(f"[{v6}]:443".encode())

@@ -1,5 +1,5 @@
 """What the deployment tests run: the repo's nginx config rendered for a temporary folder and run
-by Debian's nginx, `repairs serve` as a subprocess, and Chromium reaching the site by its real
+by Debian's nginx, `repairs serve` as a subprocess (handlers.Served), and Chromium reaching the site by its real
 host name (resolved to loopback). Imported as `e2e.harness`."""
 
 from __future__ import annotations
@@ -10,17 +10,15 @@ import importlib.util
 import os
 import shlex
 import shutil
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from handlers import Served, stop_process
 from support import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, wait_for_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-BIN = Path(sys.executable).parent
 # A browser's user agent: the analytics tool counts HeadlessChrome as a bot.
 DESKTOP_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -63,20 +61,6 @@ def load_render():
 def security_headers() -> dict[str, str]:
     """The headers nginx's rendered security-headers.conf adds (form_action a path)."""
     return load_render().security_headers()
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop a process this test started (its own process group), killing it if it hangs."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 @dataclass
@@ -150,27 +134,13 @@ def nginx_process(tmp: Path, run: Path, site_conf: Path, port: int, extra_http: 
         wait_for_port(port, proc, "nginx", out)
         yield proc
     finally:
-        stop(proc)
-
-
-@dataclass
-class Handler:
-    port: int
-    env: dict[str, str]
-
-    def admin(self, *args: str) -> subprocess.CompletedProcess:
-        """Run a `repairs` admin command against the same database."""
-        return subprocess.run(
-            [str(BIN / "repairs"), *args], env=self.env, capture_output=True, text=True
-        )
+        stop_process(proc, timeout=10)
 
 
 @contextlib.contextmanager
-def run_handler(tmp: Path, *, smtp_port: int, site_origin: str) -> Iterator[Handler]:
+def run_handler(tmp: Path, *, smtp_port: int, site_origin: str) -> Iterator[Served]:
     """`repairs serve` on a free loopback port, mailing to the SMTP sink."""
-    port = free_port()
     env = {
-        **os.environ,
         "SHOP_CONFIG": str(ROOT / "shop.toml"),
         "REPAIRS_DB": str(tmp / "repairs.sqlite3"),
         "REPAIRS_SMTP_HOST": "127.0.0.1",
@@ -180,41 +150,17 @@ def run_handler(tmp: Path, *, smtp_port: int, site_origin: str) -> Iterator[Hand
         "REPAIRS_ALLOWED_ORIGINS": site_origin,
         "REPAIRS_SITE_URL": site_origin,
     }
-    with _repairs_serve(tmp / "repairs.out", env, "--port", str(port)):
-        yield Handler(port, env)
+    with Served(env, log=tmp / "repairs.out") as handler:
+        yield handler
 
 
 @contextlib.contextmanager
 def run_site_preview(tmp: Path, site: Path) -> Iterator[str]:
     """`repairs serve --site` as `make demo` runs it (mails as files); yields its base URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "SHOP_CONFIG": str(ROOT / "shop.toml"),
-        "REPAIRS_DB": str(tmp / "preview.sqlite3"),
-    }
-    args = ("--port", str(port), "--site", str(site), "--mail-dir", str(tmp / "mail"))
-    with _repairs_serve(tmp / "preview.out", env, *args):
-        yield f"http://127.0.0.1:{port}"
-
-
-@contextlib.contextmanager
-def _repairs_serve(out: Path, env: dict[str, str], *args: str) -> Iterator[None]:
-    """`repairs serve --host 127.0.0.1 ARGS` until the block ends; `--port` must be in ARGS."""
-    port = int(args[args.index("--port") + 1])
-    with open(out, "wb") as sink:
-        proc = subprocess.Popen(
-            [str(BIN / "repairs"), "serve", "--host", "127.0.0.1", *args],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_port(port, proc, "repairs serve", out)
-        yield
-    finally:
-        stop(proc)
+    env = {"SHOP_CONFIG": str(ROOT / "shop.toml"), "REPAIRS_DB": str(tmp / "preview.sqlite3")}
+    args = ("--site", str(site), "--mail-dir", str(tmp / "mail"))
+    with Served(env, args=args, log=tmp / "preview.out") as preview:
+        yield preview.url
 
 
 @contextlib.contextmanager

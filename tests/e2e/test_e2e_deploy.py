@@ -28,9 +28,7 @@ from analytics_report.rendering import (
     assert_report_rendered,
 )
 from e2e.harness import (
-    BIN,
     DESKTOP_UA,
-    Handler,
     Nginx,
     browser_for_host,
     load_render,
@@ -39,6 +37,7 @@ from e2e.harness import (
     security_headers,
     unit_commands,
 )
+from handlers import BIN, Served
 from support import ROOT, SMTPSink, free_port
 
 from shop import config
@@ -70,7 +69,7 @@ class Visit:
     console_errors: list[str]
     headers: dict[str, list[dict]]  # path -> its first response's headers (duplicates kept)
     mails: list[EmailMessage]
-    handler: Handler
+    handler: Served
     nginx: Nginx
     tmp: Path
 

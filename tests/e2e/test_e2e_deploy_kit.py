@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from e2e.harness import BIN, load_render
+from e2e.harness import load_render
+from handlers import BIN
 from hypothesis import given
 from hypothesis import strategies as st
 from support import ROOT, write_shop_toml

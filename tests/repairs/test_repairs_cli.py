@@ -115,6 +115,10 @@ def test_correct_checks_the_new_value(db):
     assert bad.exit_code == 1 and "valid e-mail" in bad.output
     assert run("correct", ref, "name", "").exit_code == 1
     assert run("correct", ref, "status", "x").exit_code == 2  # not a field one corrects
+    assert run("correct", ref, "lang", "en").exit_code == 0
+    german = run("correct", ref, "lang", "de")
+    assert german.exit_code == 1 and "lang must be nl or en" in german.output
+    assert query(db, "SELECT lang FROM requests") == [("en",)]
 
 
 def test_unsubscribe(db):
@@ -190,6 +194,7 @@ def test_an_unfinished_scrub_is_finished_by_running_again(db, tmp_path, monkeypa
 
     toml = write_shop_toml(tmp_path / "shop.toml", privacy={"closed_request_retention_months": 1})
     monkeypatch.setenv("SHOP_CONFIG", str(toml))
+    monkeypatch.setattr(store, "SCRUB_ATTEMPTS", 3)  # the reader stays: give up in 0.6 s, not 10
     ref = add(db, name="Zebulon Quaxworth", email="zebulon@example.org")
     run("status", ref, "closed")
     conn = sqlite3.connect(db)
@@ -240,7 +245,10 @@ def test_every_command_has_help_with_an_example():
         assert "Example" in command.help, name
 
 
-def test_erase_leaves_no_trace_in_the_database_file(handler, smtp_sink, make_form, monkeypatch):
+def test_erase_leaves_no_trace_in_the_database_file(
+    served_handler, smtp_sink, make_form, monkeypatch
+):
+    handler = served_handler
     secret = {
         "name": "Zebulon Quaxworth",
         "email": "zebulon.quaxworth@example.org",
@@ -269,8 +277,9 @@ def test_erase_leaves_no_trace_in_the_database_file(handler, smtp_sink, make_for
 
 
 def test_status_notify_reaches_the_customer_through_the_running_handler(
-    handler, smtp_sink, make_form, monkeypatch
+    served_handler, smtp_sink, make_form, monkeypatch
 ):
+    handler = served_handler
     response = handler.post(make_form(lang="en"), follow_redirects=False)
     ref = response.headers["location"].split("ref=")[1].split("&")[0]
     smtp_sink.wait_for(2)

@@ -116,19 +116,17 @@ class RefusingSink(SMTPSink):
         return "250 OK"
 
 
-def test_refused_and_deferred_recipients_do_not_block_the_queue(start_handler, env_for, make_form):
-    sink = RefusingSink()
-    sink.start()
-    try:
-        handler = start_handler(env_for(sink))
-        handler.post(make_form(email="bounce@example.nl"))
-        handler.post(make_form(email="later@example.nl"))
-        handler.post(make_form(email="fine@example.nl"))
-        settled = "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"
-        wait_until(lambda: handler.rows(settled)[0][0] == 0)
-        handler.stop()
-    finally:
-        sink.stop()
+def test_refused_and_deferred_recipients_do_not_block_the_queue(
+    start_handler, smtp_sinks, env_for, make_form
+):
+    sink = smtp_sinks(RefusingSink())
+    handler = start_handler(env_for(sink))
+    handler.post(make_form(email="bounce@example.nl"))
+    handler.post(make_form(email="later@example.nl"))
+    handler.post(make_form(email="fine@example.nl"))
+    settled = "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+    wait_until(lambda: handler.rows(settled)[0][0] == 0)
+    handler.stop()
     failed = handler.rows(
         "SELECT r.email, o.kind FROM outbox o JOIN requests r "
         "ON r.id = o.request_id WHERE o.failed_at IS NOT NULL"

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -65,7 +67,9 @@ def assert_all_delivered(handler, sink, refs, duplicates: int | range = 0) -> No
 
 
 @pytest.mark.parametrize("crash", [False, True], ids=["held", "kill-9-before-the-record"])
-def test_write_lock_held_right_after_a_delivery(start_handler, env_for, make_form, crash):
+def test_write_lock_held_right_after_a_delivery(
+    start_handler, smtp_sinks, env_for, make_form, crash
+):
     """The mail server accepts a mail, and another process takes the write lock before the
     outbox can record it, for longer than the busy timeout."""
     holds: list[DatabaseHold] = []
@@ -75,8 +79,7 @@ def test_write_lock_held_right_after_a_delivery(start_handler, env_for, make_for
         if not holds:
             holds.append(DatabaseHold(handlers[0].db))
 
-    sink = FaultySink(lambda n, envelope: None, on_accept=lock_the_database)
-    sink.start()
+    sink = smtp_sinks(FaultySink(lambda n, envelope: None, on_accept=lock_the_database))
     try:
         handlers.append(start_handler(env_for(sink)))
         handler = handlers[0]
@@ -84,10 +87,13 @@ def test_write_lock_held_right_after_a_delivery(start_handler, env_for, make_for
         assert status == 303
         wait_until(lambda: holds and len(sink.messages) == 1, what="first mail accepted")
 
-        # Locked: new requests are refused in time, the health check says why, and the outbox
-        # sends nothing again while it cannot record (rounds keep running all this while).
-        assert post(handler, make_form(email="second@example.nl")) == (503, None)
-        checked = health(handler)
+        # Locked: a new request is refused in time, the health check (asked meanwhile) says
+        # why, and the outbox sends nothing again while it cannot record (rounds keep running
+        # all this while).
+        with ThreadPoolExecutor(1) as meanwhile:
+            asked = meanwhile.submit(health, handler)
+            assert post(handler, make_form(email="second@example.nl")) == (503, None)
+            checked = asked.result()
         assert checked.status_code == 503
         assert "takes no writes" in checked.json()["problems"][0]
         time.sleep(6)  # more than the busy timeout, once more
@@ -107,9 +113,6 @@ def test_write_lock_held_right_after_a_delivery(start_handler, env_for, make_for
     finally:
         for hold in holds:
             hold.release()
-        for handler in handlers:
-            handler.stop()
-        sink.stop()
 
 
 def test_database_on_a_disk_that_fills_up(start_handler, smtp_sink, env_for, make_form, tmp_path):
@@ -149,22 +152,19 @@ SMTP_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", SMTP_FAULTS)
-def test_smtp_faults_delay_mail_but_lose_and_repeat_none(start_handler, env_for, make_form, fault):
-    sink = FaultySink(SMTP_FAULTS[fault], stall_seconds=4)
-    sink.start()
-    try:
-        handler = start_handler(env_for(sink, REPAIRS_SMTP_TIMEOUT="2"))
-        refs = []
-        for i in range(3):  # accepted at once, whatever the mail server does
-            status, ref = post(handler, make_form(email=f"k{i}@example.nl"))
-            assert status == 303
-            refs.append(ref)
-        assert_all_delivered(handler, sink, refs)
-        retried = "SELECT count(*) FROM outbox WHERE attempts > 1"
-        assert handler.rows(retried)[0][0] >= 1
-        handler.stop()
-    finally:
-        sink.stop()
+def test_smtp_faults_delay_mail_but_lose_and_repeat_none(
+    start_handler, smtp_sinks, env_for, make_form, fault
+):
+    sink = smtp_sinks(FaultySink(SMTP_FAULTS[fault], stall_seconds=4))
+    handler = start_handler(env_for(sink, REPAIRS_SMTP_TIMEOUT="2"))
+    refs = []
+    for i in range(3):  # accepted at once, whatever the mail server does
+        status, ref = post(handler, make_form(email=f"k{i}@example.nl"))
+        assert status == 303
+        refs.append(ref)
+    assert_all_delivered(handler, sink, refs)
+    retried = "SELECT count(*) FROM outbox WHERE attempts > 1"
+    assert handler.rows(retried)[0][0] >= 1
 
 
 def refuse_some(n, envelope) -> str | None:
@@ -177,23 +177,19 @@ def refuse_some(n, envelope) -> str | None:
 
 
 def test_mails_refused_for_good_or_too_often_end_failed_and_the_owner_hears(
-    start_handler, env_for, make_form, monkeypatch
+    start_handler, smtp_sinks, env_for, make_form, monkeypatch
 ):
     from click.testing import CliRunner
 
     from repairs.cli import cli
 
-    sink = FaultySink(refuse_some)
-    sink.start()
-    try:
-        handler = start_handler(env_for(sink, REPAIRS_MAIL_ATTEMPTS="3"))
-        refs = {}
-        for who in ("bounce", "later", "fine"):
-            refs[who] = post(handler, make_form(email=f"{who}@example.nl"))[1]
-        wait_until(lambda: handler.rows(UNSETTLED)[0][0] == 0, timeout=60, what="settled")
-        handler.stop()
-    finally:
-        sink.stop()
+    sink = smtp_sinks(FaultySink(refuse_some))
+    handler = start_handler(env_for(sink, REPAIRS_MAIL_ATTEMPTS="3"))
+    refs = {}
+    for who in ("bounce", "later", "fine"):
+        refs[who] = post(handler, make_form(email=f"{who}@example.nl"))[1]
+    wait_until(lambda: handler.rows(UNSETTLED)[0][0] == 0, timeout=60, what="settled")
+    handler.stop()
     failed = handler.rows(
         "SELECT r.email, o.attempts, o.last_error FROM outbox o JOIN requests r "
         "ON r.id = o.request_id WHERE o.failed_at IS NOT NULL ORDER BY r.email"
@@ -246,9 +242,9 @@ def test_a_mail_that_cannot_be_sent_at_all_ends_failed(start_handler, smtp_sink,
 
 
 def test_exceptions_inside_the_writer(start_handler, smtp_sink, env_for, make_form):
-    launcher = [str(ROOT / "tests" / "fault_injection.py")]
+    command = [sys.executable, str(ROOT / "tests" / "fault_injection.py")]
     env = env_for(smtp_sink)
-    handler = start_handler(env, launcher=launcher)
+    handler = start_handler(env, command=command)
     accepted = [post(handler, make_form())[1]]
     for name in ("Boom", "Break"):  # an exception; an exception and a failing ROLLBACK
         assert post(handler, make_form(name=name, email=f"{name}@example.nl")) == (503, None)

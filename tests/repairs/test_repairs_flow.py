@@ -1,10 +1,10 @@
-"""The full path over real HTTP and SMTP: POST → stored → 303 → thank-you page → two mails."""
+"""POST → stored → 303 → thank-you page → two mails: once over real HTTP (`repairs serve`), the
+pages, refusals and headers in-process (TestClient); the mails always through a real SMTP sink."""
 
 from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 from bs4 import BeautifulSoup
 
@@ -13,10 +13,12 @@ from shop.headers import security_headers
 REF = re.compile(r"R-\d{4}-\d{4}")
 
 
-def test_valid_request_is_stored_then_mailed(handler, smtp_sink, make_form):
+def test_valid_request_is_stored_then_mailed(served_handler, smtp_sink, make_form):
+    handler = served_handler
     response = handler.post(make_form(), follow_redirects=False)
 
     assert response.status_code == 303
+    assert "server" not in response.headers  # uvicorn's header is off
     location = response.headers["location"]
     assert location.startswith("/api/repair-request/thanks?ref=R-")
     ref = REF.search(location).group()
@@ -133,7 +135,7 @@ def test_abuse_is_refused(handler, make_form):
     assert post(make_form(newsletter="maybe")).status_code == 400
     form_type = {"Content-Type": "application/x-www-form-urlencoded"}
     for raw in (b"name=a&name=b&email=a%40b.nl&description=x&website=", b"name=%ff&website="):
-        response = httpx.post(handler.url + "/api/repair-request", content=raw, headers=form_type)
+        response = handler.client.post("/api/repair-request", content=raw, headers=form_type)
         assert response.status_code == 400  # a field twice; not UTF-8
     assert len(handler.rows()) == 2
 
@@ -152,18 +154,16 @@ def test_refusals_before_the_form_is_read_follow_the_request_headers(handler, ma
     assert handler.rows() == []
 
 
-def test_allowed_origins_may_post(start_handler, smtp_sink, env_for, make_form):
-    handler = start_handler(
-        env_for(smtp_sink, REPAIRS_ALLOWED_ORIGINS="https://www.itfixe.example")
-    )
+def test_allowed_origins_may_post(start_app, smtp_sink, env_for, make_form):
+    handler = start_app(env_for(smtp_sink, REPAIRS_ALLOWED_ORIGINS="https://www.itfixe.example"))
     ok = handler.post(make_form(), headers={"Origin": "https://www.itfixe.example"})
     assert ok.status_code == 200
     refused = handler.post(make_form(), headers={"Origin": "https://itfixe.example"})
     assert refused.status_code == 403
 
 
-def test_rate_limits_per_client_and_per_recipient(start_handler, smtp_sink, env_for, make_form):
-    handler = start_handler(
+def test_rate_limits_per_client_and_per_recipient(start_app, smtp_sink, env_for, make_form):
+    handler = start_app(
         env_for(smtp_sink, REPAIRS_CLIENT_LIMIT="4/600", REPAIRS_RECIPIENT_LIMIT="2/3600")
     )
     statuses = [handler.post(make_form(), follow_redirects=False).status_code for _ in range(3)]
@@ -185,21 +185,20 @@ def test_security_headers_are_the_sites_and_nothing_is_cached(handler, make_form
     assert "default-src 'self'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["cache-control"] == "no-store"
-    assert "server" not in headers
 
 
 def test_a_site_on_another_origin_may_style_the_handlers_pages(
-    start_handler, smtp_sink, env_for, make_form
+    start_app, smtp_sink, env_for, make_form
 ):
     site = "https://www.itfixe.example"
-    handler = start_handler(env_for(smtp_sink, REPAIRS_SITE_URL=site))
+    handler = start_app(env_for(smtp_sink, REPAIRS_SITE_URL=site))
     response = handler.post(make_form(email=""))
     assert f"style-src 'self' {site}" in response.headers["content-security-policy"]
     assert f'href="{site}/theme/css/style.css"' in response.text
 
 
 def test_thanks_page_shows_only_a_reference(handler):
-    page = httpx.get(handler.url + "/api/repair-request/thanks?ref=<b>x</b>&lang=en")
+    page = handler.client.get("/api/repair-request/thanks?ref=<b>x</b>&lang=en")
     assert page.status_code == 200 and "<b>x</b>" not in page.text
-    form_page = httpx.get(handler.url + "/api/repair-request")
+    form_page = handler.client.get("/api/repair-request")
     assert form_page.status_code == 303 and form_page.headers["location"] == "/reparatie-aanvragen/"

@@ -9,7 +9,6 @@ import sqlite3
 import threading
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 
 HOSTILE = {
@@ -40,17 +39,16 @@ MAIL_HEADERS = {
 
 def test_hostile_input_in_every_field(handler, smtp_sink, make_form):
     accepted = 0
-    with httpx.Client(base_url=handler.url, timeout=10) as client:
-        for field in FIELDS:
-            for kind, value in HOSTILE.items():
-                email = f"{field}.{kind.replace('_', '-')}@example.nl"
-                data = make_form(**{"email": email, field: value})
-                response = client.post("/api/repair-request", data=data)
-                assert response.status_code in (303, 413, 422), (field, kind, response.text)
-                if response.status_code == 422:
-                    assert "<script>alert(1)" not in response.text
-                    assert "onerror=alert" not in response.text.replace("onerror=alert(2)&gt;", "")
-                accepted += response.status_code == 303
+    for field in FIELDS:
+        for kind, value in HOSTILE.items():
+            email = f"{field}.{kind.replace('_', '-')}@example.nl"
+            data = make_form(**{"email": email, field: value})
+            response = handler.post(data, follow_redirects=False)
+            assert response.status_code in (303, 413, 422), (field, kind, response.text)
+            if response.status_code == 422:
+                assert "<script>alert(1)" not in response.text
+                assert "onerror=alert" not in response.text.replace("onerror=alert(2)&gt;", "")
+            accepted += response.status_code == 303
     assert accepted >= 30  # most hostile values are legal text and must be accepted
 
     rows = handler.rows()
@@ -91,8 +89,9 @@ MALFORMED_HEADERS = {
 }
 
 
-def test_malformed_headers_get_a_4xx(handler, make_form):
+def test_malformed_headers_get_a_4xx(served_handler, make_form):
     """Straight to uvicorn (no nginx in front), byte by byte as a broken client sends them."""
+    handler = served_handler
     body = urlencode(make_form()).encode()
     for what, header in MALFORMED_HEADERS.items():
         headers = {

@@ -64,10 +64,10 @@ def test_ipv6_clients_are_limited_by_their_64(start_handler, smtp_sink, env_for,
 
 
 def test_global_hourly_cap_asks_visitors_to_call(
-    start_handler, smtp_sink, env_for, make_form, tmp_path
+    start_app, smtp_sink, env_for, make_form, tmp_path
 ):
     toml = write_shop_toml(tmp_path / "shop.toml", repairs={"accepted_requests_per_hour": 3})
-    handler = start_handler(env_for(smtp_sink, SHOP_CONFIG=str(toml)))
+    handler = start_app(env_for(smtp_sink, SHOP_CONFIG=str(toml)))
     statuses = [
         handler.post(make_form(email=f"c{n}@example.nl"), follow_redirects=False).status_code
         for n in range(3)
