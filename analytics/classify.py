@@ -106,12 +106,19 @@ def classify_agent(ua: str | None) -> Agent:
     return classify_agents([ua])[0]
 
 
-def classify_agents(agents: list[str | None]) -> list[Agent]:
-    """`classify_agent` for many user agents, the crawler list checked for all at once."""
+def classify_agents(agents: list[str | None], parsed: list | None = None) -> list[Agent]:
+    """`classify_agent` for many user agents, the crawler list checked for all at once
+    (`parsed`: ua-parser's answers for them, if already known)."""
     texts = [(ua or "").strip() for ua in agents]
-    return [
-        _agent(text, listed) for text, listed in zip(texts, listed_crawlers(texts), strict=True)
-    ]
+    parsed = parsed if parsed is not None else [parse_agent(ua) for ua in agents]
+    listed = listed_crawlers(texts)
+    return [_agent(*answers) for answers in zip(texts, parsed, listed, strict=True)]
+
+
+def parse_agent(ua: str | None):
+    """ua-parser's answer for a user agent (None for none)."""
+    text = (ua or "").strip()
+    return None if text in ("", "-") else ua_parser.parse(text)
 
 
 def listed_crawlers(agents: list[str]) -> list[str | None]:
@@ -123,10 +130,9 @@ def listed_crawlers(agents: list[str]) -> list[str | None]:
     return [m["bot"][: len(m["bot"]) - len(m["after"])] if m else None for m in found]
 
 
-def _agent(text: str, listed: str | None) -> Agent:
-    if text in ("", "-"):
+def _agent(text: str, parsed, listed: str | None) -> Agent:
+    if parsed is None:
         return Agent("(no user agent)", "Other", "Other", "Bot")
-    parsed = ua_parser.parse(text)
     browser = parsed.user_agent.family if parsed.user_agent else "Other"
     os_family = parsed.os.family if parsed.os else "Other"
     device = _device_class(text, parsed)
@@ -231,6 +237,7 @@ class Labeller:
         self._page: list[bool] = []
         self._probe: list[bool] = []
         self._agents: list[Agent] = []
+        self._parsed: list = []  # ua-parser's answers, by user-agent code
         self._referrers: list[ReferrerSource | None] = []
 
     def pages_and_probes(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -261,8 +268,15 @@ class Labeller:
             source=label(lambda s: s.name),
         )
 
+    def parse_agents(self, agents: list[str]) -> None:
+        """Run ua-parser over the user agents new since the last call: while the log is read,
+        so that only the crawler list (one batch) is left for the end."""
+        self._parsed.extend(parse_agent(ua) for ua in agents[len(self._parsed) :])
+
     def _classify_agents(self, agents: list[str]) -> None:
-        self._agents.extend(classify_agents(agents[len(self._agents) :]))
+        self.parse_agents(agents)
+        done = len(self._agents)
+        self._agents.extend(classify_agents(agents[done:], self._parsed[done : len(agents)]))
 
 
 def bot_reasons(

@@ -206,6 +206,7 @@ class Pipeline:
         path = paths.codes(rows["clean_path"])
         page_path, probe = self.labeller.pages_and_probes(paths.values)
         agent = agents.codes(rows["ua"])
+        self.labeller.parse_agents(agents.values)
         is_get = pc.fill_null(pc.is_in(method, pa.array(PAGE_METHODS)), False)
         good_status = ((status >= 200) & (status < 300)) | (status == 304)
         form_id = paths.ids.get(self.options.form_path, -2)
