@@ -220,19 +220,26 @@ def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def split_query(path: pa.Array) -> tuple[pa.Array, pa.Array]:
     """Paths without their query string, and the campaign named by `utm_*` parameters (or null)."""
-    clean = pc.list_element(pc.split_pattern(path, "?", max_splits=1), 0)
-    has_utm = pc.fill_null(pc.match_substring(path, "utm_"), False)
-    if not pc.any(has_utm).as_py():
+    parts = pc.split_pattern(path, "?", max_splits=1)
+    clean = pc.list_element(parts, 0)
+    with_query = pc.equal(pc.list_value_length(parts), 2)
+    utm = pc.fill_null(pc.and_(with_query, pc.match_substring(path, "utm_")), False)
+    if not pc.any(utm).as_py():
         return clean, pa.nulls(len(path), pa.string())
-    campaign = map_distinct(pc.if_else(has_utm, path, pa.scalar(None, pa.string())), campaign_of)
-    return clean, campaign
+    # A campaign depends on the query string alone: each distinct one is read once.
+    campaigns = map_distinct(pc.list_element(parts.filter(utm), 1), _campaign_of_query)
+    return clean, pc.replace_with_mask(pa.nulls(len(path), pa.string()), utm, campaigns)
 
 
 def campaign_of(path: str | None) -> str | None:
     """`source / medium / campaign` from a path's UTM parameters."""
     if not path or "?" not in path:
         return None
-    params = dict(parse_qsl(path.split("?", 1)[1]))
+    return _campaign_of_query(path.split("?", 1)[1])
+
+
+def _campaign_of_query(query: str | None) -> str | None:
+    params = dict(parse_qsl(query or ""))
     named = [params[k].strip() for k in UTM_KEYS if params.get(k, "").strip()]
     return mask_addresses(" / ".join(named)[:200]) or None
 

@@ -178,3 +178,20 @@ def test_junk_request_lines_lose_their_query_strings_and_addresses(tmp_path, lin
 def test_a_campaign_holds_no_address():
     assert campaign_of("/?utm_source=news&utm_campaign=198.51.100.7") == "news / -"
     assert campaign_of("/?utm_source=2001:db8::7") == "-"
+
+
+_PATHS = st.builds(
+    "{}{}{}".format,
+    st.sampled_from(["/", "/tips/1-utm_x/", "/a", "", "/é"]),
+    st.sampled_from(["", "?", "??", "?utm_source=flyer", "?a=1&utm_medium=mail&utm_source=x"]),
+    st.sampled_from(["", "&utm_campaign=najaar", "&utm_source=192.0.2.1", "#f", "?x"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_PATHS, st.none()), max_size=20))
+def test_paths_split_in_bulk_as_each_is_split(paths):
+    """The campaign, read once per distinct query string, is each path's own."""
+    clean, campaign = split_query(pa.array(paths, pa.string()))
+    assert clean.to_pylist() == [p.split("?", 1)[0] if p is not None else None for p in paths]
+    assert campaign.to_pylist() == [campaign_of(p) for p in paths]
