@@ -198,8 +198,8 @@ def test_a_conversion_rate_is_a_share_of_visits():
 
 
 def test_days_counted_in_batches_count_the_same(sample_log, monkeypatch):
-    """A long log's pageviews are counted a few days at a time, two batches at once: the
-    statistics are those of one batch."""
+    """A long log's pageviews are counted a few days at a time: the statistics are those of
+    one batch."""
     whole = analyse([sample_log])
     monkeypatch.setattr(aggregate, "DAY_BATCH_ROWS", 500)
     batched = analyse([sample_log])
