@@ -6,6 +6,7 @@ IPv4-mapped clients, in time order with the Amsterdam offsets (+0100/+0200). See
 arguments give the same bytes.
 
     python -m analytics.sample OUT --lines N [--seed S] [--start YYYY-MM-DD] [--days D] [--xff]
+                                [--varied]
 """
 
 from __future__ import annotations
@@ -587,11 +588,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=dt.date.fromisoformat, default=None, help="YYYY-MM-DD")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--xff", action="store_true", help='append "$http_x_forwarded_for"')
+    parser.add_argument(
+        "--varied",
+        action="store_true",
+        help="a busier site: thousands of user agents and paths, query strings, long referrers",
+    )
     args = parser.parse_args(argv)
     if args.lines < 0 or args.days < 1:
         parser.error("--lines must be >= 0 and --days >= 1")
     out = sys.stdout if args.out == "-" else args.out
-    generate_log(out, args.lines, seed=args.seed, start=args.start, days=args.days, xff=args.xff)
+    generate_log(
+        out,
+        args.lines,
+        seed=args.seed,
+        start=args.start,
+        days=args.days,
+        xff=args.xff,
+        varied=args.varied,
+    )
     return 0
 
 
