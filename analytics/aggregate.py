@@ -255,7 +255,7 @@ def _request_tables(
         yield (first + code // 1000, "status_codes", code % 1000), count
     missing = status == 404
     if missing.any():
-        width = int(path.max()) + 2  # path -1 (none) is never a 404 of the site's, but count it
+        width = int(path.max()) + 2  # codes shifted by one: -1 (no path) is left out below
         codes, n = unique_ints(offset[missing] * width + path[missing] + 1, counts=True)
         for code, count in zip(codes.tolist(), n.tolist(), strict=True):
             if code % width:
@@ -323,30 +323,25 @@ def visitor_counts(
     bot_keys = pd.Index(keys["visitor"][is_bot])  # a hash table: no sort of every event
     human = bot_keys.get_indexer(events.column("visitor")) < 0
     day = events.column("day")
-
-    def tables_of(days: list[int]) -> list[pd.DataFrame]:
+    # One batch at a time: two at once (on the second core) made finishing a long log a
+    # fifth faster, but its peak memory grew with the log.
+    for days in _day_batches(day[human]):
         chosen = human & np.isin(day, days)
         columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
-        return _pageview_tables(columns, names, labels)
-
-    # One batch at a time: two at once (on the second core) made finishing a long log a
-    # fifth faster but its peak memory grew with the log.
-    for days in _day_batches(day[human]):
-        out.extend(tables_of(days))
+        out.extend(_pageview_tables(columns, names, labels))
     return _as_counts(pd.concat(out, ignore_index=True))
 
 
 DAY_BATCH_ROWS = 400_000
 
 
-def _day_batches(day: np.ndarray, rows: int | None = None) -> list[list[int]]:
-    """Whole days in groups of about `rows` (DAY_BATCH_ROWS) pageviews: the tables' temporaries
-    stay small."""
-    rows = rows or DAY_BATCH_ROWS
+def _day_batches(day: np.ndarray) -> list[list[int]]:
+    """Whole days in groups of about DAY_BATCH_ROWS pageviews: the tables' temporaries stay
+    small."""
     days, counts = np.unique(day, return_counts=True)
     batches, current, size = [], [], 0
     for d, n in zip(days.tolist(), counts.tolist(), strict=True):
-        if current and size + n > rows:
+        if current and size + n > DAY_BATCH_ROWS:
             batches.append(current)
             current, size = [], 0
         current.append(d)
@@ -375,14 +370,15 @@ def _pageview_tables(ev: dict, names: dict[str, Vocabulary], labels: Labels) -> 
         _counted(visits, "entry", "entry_pages", decode_path),
         _counted(visits, "exit", "exit_pages", decode_path),
         _counted(visits, "campaign", "campaigns", names["campaign"].decode),
-        _counted(visits, "country", "countries", names["country"].decode, vid_day, True),
+        _counted(
+            visits, "country", "countries", names["country"].decode, vid_day, per_visitor=True
+        ),
         _counted(views, "hour", "hours", lambda h: np.array([f"{int(x):02d}" for x in h], object)),
     ]
     agent, referrer = labels.agents, labels.referrers
     visits["agent"] = np.where(visits["agent"] < 0, len(agent.browser) - 1, visits["agent"])
     for table, label in (("browsers", agent.browser), ("os", agent.os), ("devices", agent.device)):
-        decode = lambda c, lab=label: lab[c]  # noqa: E731
-        out.append(_counted(visits, "agent", table, decode, vid_day, per_visitor=True))
+        out.append(_counted(visits, "agent", table, label.__getitem__, vid_day, per_visitor=True))
     for table, label in (
         ("referrers", referrer.host),
         ("search_engines", referrer.search_engine),

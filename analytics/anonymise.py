@@ -262,8 +262,6 @@ def strip_referrer(referrer: pa.Array) -> pa.Array:
 def _strip_distinct(referrer: pa.Array) -> pa.Array:
     parts = pc.extract_regex(referrer, _PLAIN_URL)
     plain = parts.is_valid()
-    if not pc.any(plain).as_py():
-        return pa.array([_strip_url(r) for r in referrer.to_pylist()], pa.string())
     scheme, host, port, path = parts.flatten()
     fast = pc.binary_join_element_wise(scheme, "://", pc.utf8_lower(host), port, path, "")
     rest = referrer.filter(pc.invert(plain)).to_pylist()

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
+from analytics.times import MONTH_NAMES
 from shop import config
 from shop.site import PAGE_PATHS, TIME_ZONE
 
 TIMEZONE = ZoneInfo(TIME_ZONE)
 # Spans the end of summer time (25 Oct 2026), so a default log has both offsets.
 DEFAULT_START = dt.date(2026, 10, 21)
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # The theme's assets (theme/static, served under /theme/).
 STYLESHEET = "/theme/css/style.css"
@@ -244,7 +244,7 @@ class _Clock:
         self.minutes: list[tuple[str, str]] = []
         for t in range(self.t0, t_end + 60, 60):
             local = dt.datetime.fromtimestamp(t, TIMEZONE)
-            head = f"{local.day:02d}/{MONTHS[local.month - 1]}/{local.year}:{local:%H:%M}:"
+            head = f"{local.day:02d}/{MONTH_NAMES[local.month - 1]}/{local.year}:{local:%H:%M}:"
             self.minutes.append((head, local.strftime(" %z")))
 
     def format(self, t: int) -> str:

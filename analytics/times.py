@@ -11,11 +11,11 @@ import numpy as np
 import pyarrow as pa
 
 LENGTH = len("21/Oct/2026:10:00:00 +0200")
-_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Each month's three letters as one number, sorted, and the month each stands for.
-_MONTH_CODES = np.array(sorted(int.from_bytes(m.encode(), "big") for m in _MONTH_NAMES))
+_MONTH_CODES = np.array(sorted(int.from_bytes(m.encode(), "big") for m in MONTH_NAMES))
 _MONTH_ORDER = np.array(
-    [_MONTH_NAMES.index(c.to_bytes(3, "big").decode()) + 1 for c in _MONTH_CODES.tolist()]
+    [MONTH_NAMES.index(c.to_bytes(3, "big").decode()) + 1 for c in _MONTH_CODES.tolist()]
 )
 _DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 

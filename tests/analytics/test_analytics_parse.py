@@ -15,8 +15,7 @@ from analytics import times
 from analytics.days import day_number
 from analytics.formats import FormatError, detect_format, get_format
 from analytics.read import Source, parse_lines, read_blocks, split_lines
-
-MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+from analytics.times import MONTH_NAMES
 
 
 def parse(text: str, fmt: str = "combined"):
