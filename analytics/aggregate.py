@@ -64,6 +64,7 @@ EVENT_COLUMNS = [
     "day", "visitor", "ts", "hour", "path", "referrer", "campaign", "country", "agent", "kind"
 ]  # fmt: skip
 KEY_COLUMNS = ["day", "visitor", "requests", "robots", "probe", "agent"]
+CODE_COLUMNS = ["path", "referrer", "campaign", "country", "agent"]  # vocabulary codes
 
 
 class Vocabulary:
@@ -82,6 +83,11 @@ class Vocabulary:
         lookup.append(-1)
         lookup = np.array(lookup, np.int32)
         return lookup[codes] if len(codes) else np.zeros(0, np.int32)
+
+    def adopt(self, values: list[str]) -> np.ndarray:
+        """Codes in this vocabulary for another's `values` (new ones appended in their order),
+        indexable by the other's codes, -1 included."""
+        return np.array([*map(self._id, values), -1], np.int32)
 
     def _id(self, value: str | None) -> int:
         if value is None:
@@ -138,15 +144,44 @@ class EventStore:
         "agent": np.int32, "kind": np.int8,
     }  # fmt: skip
 
-    def __init__(self) -> None:
+    COPY_ROWS = 1 << 20  # rows of another store's column taken over at a time (flat memory)
+
+    def __init__(self, parent: str | None = None) -> None:
+        self._parent = parent  # the folder to make this store's folder in (None: the default)
         self._dir: str | None = None
         self.rows = 0
 
     def _path(self, column: str) -> str:
         if self._dir is None:  # made on first use, removed by close() or at exit
-            self._dir = tempfile.mkdtemp(prefix="analytics-events-")
-            self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
+            self._dir = tempfile.mkdtemp(prefix="analytics-events-", dir=self._parent)
+            self._own()
         return os.path.join(self._dir, column)
+
+    def _own(self) -> None:
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
+
+    def __getstate__(self) -> dict:
+        """A store passes to another process by its folder, which the receiver then owns."""
+        return {"_parent": self._parent, "_dir": self._dir, "rows": self.rows}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self._dir is not None:
+            self._own()
+
+    def extend(self, other: EventStore, codes: dict[str, np.ndarray]) -> None:
+        """Append another store's rows (then closed), its vocabulary codes mapped by `codes`
+        (per column: this store's code at the other's code, -1 last)."""
+        if other.rows:
+            for column, dtype in self.DTYPES.items():
+                with open(other._path(column), "rb") as src, open(self._path(column), "ab") as dst:
+                    while chunk := src.read(self.COPY_ROWS * np.dtype(dtype).itemsize):
+                        values = np.frombuffer(chunk, dtype)
+                        if column in codes:
+                            values = codes[column][values]
+                        dst.write(np.ascontiguousarray(values, dtype).tobytes())
+            self.rows += other.rows
+        other.close()
 
     def append(self, columns: dict[str, np.ndarray]) -> None:
         for column, dtype in self.DTYPES.items():
@@ -182,11 +217,11 @@ class Aggregator:
 
     COMPACT_ROWS = 500_000
 
-    def __init__(self) -> None:
+    def __init__(self, folder: str | None = None) -> None:
         self.requests: Counter[tuple[int, str, int | str]] = Counter()  # (day, table, key)
         self.key_parts: list[dict[str, np.ndarray]] = []
         self._compact_at = self.COMPACT_ROWS
-        self.events = EventStore()
+        self.events = EventStore(folder)
         self._key_rows = 0
         self.malformed_by_day: dict[int, int] = {}
         self.undated_malformed = 0
@@ -226,6 +261,22 @@ class Aggregator:
         kind = np.where(b.form_sent, FORM_SENT, PAGEVIEW).astype(np.int8)
         columns = {c: getattr(b, c) for c in EVENT_COLUMNS if c != "kind"}
         self.events.append({c: v[candidate] for c, v in {**columns, "kind": kind}.items()})
+
+    def merge(self, other: Aggregator, codes: dict[str, np.ndarray]) -> None:
+        """Take over what another aggregator (of the lines after this one's) collected; `codes`
+        maps its vocabulary codes to this one's (`Vocabulary.adopt`), by vocabulary name."""
+        for (day, table, key), count in other.requests.items():
+            if table == "not_found":
+                key = int(codes["path"][key])
+            self.requests[(day, table, key)] += count
+        keys = other.keys()
+        keys["agent"] = codes["agent"][keys["agent"]]
+        self.key_parts.append(keys)
+        self._key_rows += len(keys["day"])
+        for day, n in other.malformed_by_day.items():
+            self.malformed_by_day[day] = self.malformed_by_day.get(day, 0) + n
+        self.undated_malformed += other.undated_malformed
+        self.events.extend(other.events, {c: codes[c] for c in CODE_COLUMNS})
 
     def keys(self) -> dict[str, np.ndarray]:
         keys = combine_keys(self.key_parts)

@@ -15,7 +15,6 @@ import contextlib
 import datetime as dt
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from analytics import classify, memory, pipeline
+from analytics import memory, pipeline
 from analytics.aggregate import build_stats, report_period
 from analytics.formats import LogFormat, get_format
 from analytics.geoip import CountryLookup
@@ -207,9 +206,6 @@ def _read_and_finish(
 ) -> tuple[pipeline.Result, pd.DataFrame]:
     """One pass and its per-day counts; the kept lines get this run's only once the state is
     saved, and lose the days before the --state window."""
-    # ua-parser's matchers take a fifth of a second to build, holding the GIL; the reading
-    # leaves it free often enough (its kernels let go of it) to build them meanwhile.
-    threading.Thread(target=classify.load_agent_parser, daemon=True).start()
     try:
         result = reading.read(sources)
         memory.release_freed()()

@@ -48,6 +48,7 @@ def anonymised_values(
     anonymiser: Anonymiser,
 ) -> dict[str, pa.Array]:
     """The values an anonymised line is written from: nothing that names a visitor."""
+    method, clean_path, protocol, referrer = map(_plain, (method, clean_path, protocol, referrer))
     request = pc.binary_join_element_wise(method, clean_path, pc.fill_null(protocol, ""), " ")
     junk = pc.is_null(method)
     if pc.any(junk).as_py():  # no query string, whatever the shape of the request line

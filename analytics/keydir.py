@@ -112,6 +112,9 @@ class DayKeys:
         self.path = path
         self.now = now or dt.datetime.now(dt.UTC)
         self.keys: dict[int, bytes] = {}
+        # A new day's key is derived from this random seed (memory only, never written): so
+        # the processes that read parts of one log (analytics.split) make the same keys.
+        self._seed = os.urandom(32)
         if path is not None and path.is_file():
             try:
                 stored = json.loads(path.read_text(encoding="utf-8"))
@@ -125,7 +128,8 @@ class DayKeys:
 
     def key(self, day: int) -> bytes:
         if day not in self.keys:
-            self.keys[day] = os.urandom(32)
+            tag = day.to_bytes(8, "little", signed=True)
+            self.keys[day] = hashlib.blake2b(tag, key=self._seed, digest_size=32).digest()
         return self.keys[day]
 
     def save(self) -> None:

@@ -7,12 +7,19 @@ Memory stays flat: a few blocks in flight plus small per-block partial counts.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
 import hashlib
+import os
+import shutil
+import tempfile
+import threading
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics import classify
+from analytics import classify, split
 from analytics.aggregate import (
     EVENT_COLUMNS,
     Aggregator,
@@ -103,33 +110,128 @@ class Pipeline:
         self.names = {k: Vocabulary() for k in ("path", "agent", "referrer", "campaign", "country")}
         self.labeller = Labeller(options.own_host)
         self.result = Result(Aggregator())
+        self._children: list[split.Child] = []
+        self._in_child = False
+        self._progress_credit = 0  # bytes a failed child reported, not to be reported again
 
     def read(self, sources: list[Source]) -> Result:
+        """Read the sources: a large log in stretches, the later ones by forked children
+        (analytics.split), whose partial counts are then taken over in order."""
+        options = self.options
+        splittable = options.count and options.state is None and options.kept_lines is None
+        parts = split.plan(sources) if splittable else [_whole(sources)]
+        with tempfile.TemporaryDirectory(prefix="analytics-parts-") as work, _gc_frozen():
+            self._children = []
+            try:
+                for part in parts[1:]:
+                    child = split.Child(functools.partial(self._read_part, part, work))
+                    self._children.append(child)
+                if options.count:
+                    # ua-parser's matchers take a fifth of a second to build, holding the GIL;
+                    # the reading leaves it free often enough to build them meanwhile (after
+                    # the fork: a child must not inherit a thread's half-built state)
+                    threading.Thread(target=classify.load_agent_parser, daemon=True).start()
+                self._read_segments(parts[0])
+                for child, part in zip(self._children, parts[1:], strict=True):
+                    answer = child.result()
+                    self._child_progress(child)
+                    if answer is None:  # it failed: its stretch is read here instead
+                        self._progress_credit = child.reported
+                        self._read_segments(part)
+                    else:
+                        self._take_over(answer)
+            finally:
+                for child in self._children:
+                    child.close()
+                self._children = []
+        return self.result
+
+    def _read_part(self, segments: list[split.Segment], work: str, report) -> dict:
+        """In a child: read a stretch, collecting what the parent reports or writes."""
+        options = self.options
+        malformed: list[tuple[str, str]] = []
+        anonymised = None
+        if options.anonymised_out is not None:
+            anonymised = open(tempfile.mkstemp(dir=work, prefix="anonymised-")[1], "wb")  # noqa: SIM115
+        self.options = replace(
+            options,
+            anonymised_out=anonymised,
+            on_error=lambda message: None,  # the parent reports result.errors
+            on_malformed=(lambda *line: malformed.append(line)) if options.on_malformed else None,
+            on_progress=report,
+        )
+        self.result = Result(Aggregator(work))
+        self._in_child = True
+        self._children = []  # the parent's earlier children are not this one's to read from
+        self._read_segments(segments)
+        if anonymised is not None:
+            anonymised.close()
+        aggregator = self.result.aggregator
+        aggregator.key_parts = [aggregator.keys()]
+        return {
+            "result": self.result,
+            "names": {name: vocabulary.values for name, vocabulary in self.names.items()},
+            "malformed": malformed,
+            "anonymised": anonymised.name if anonymised is not None else None,
+        }
+
+    def _take_over(self, answer: dict) -> None:
+        """Add a child's stretch to this pass, as if it had been read here next."""
+        options, result = self.options, answer["result"]
+        codes = {name: self.names[name].adopt(values) for name, values in answer["names"].items()}
+        for message in result.errors:
+            self.result.errors.append(message)
+            options.on_error(message)
+        for name, line in answer["malformed"]:
+            options.on_malformed(name, line)
+        self.result.lines += result.lines
+        self.result.malformed += result.malformed
+        self.result.aggregator.merge(result.aggregator, codes)
+        if answer["anonymised"] is not None:
+            with open(answer["anonymised"], "rb") as f:
+                shutil.copyfileobj(f, options.anonymised_out)
+            os.unlink(answer["anonymised"])
+
+    def _report_progress(self, done: int) -> None:
+        """Bytes read here; of a failed child's stretch, read again, those it had not reported."""
+        again = min(done, self._progress_credit)
+        self._progress_credit -= again
+        if done > again and self.options.on_progress:
+            self.options.on_progress(done - again)
+
+    def _child_progress(self, child: split.Child) -> None:
+        done = child.progress()
+        child.reported += done
+        if done and self.options.on_progress:
+            self.options.on_progress(done)
+
+    def _read_segments(self, segments: list[split.Segment]) -> None:
         with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
-            for source in sources:
+            for segment in segments:
                 try:
-                    self._read_source(source, pool)
+                    self._read_source(segment, pool)
                 except ReadError as e:
                     self.result.errors.append(str(e))
                     self.options.on_error(str(e))
-        return self.result
 
-    def _read_source(self, source: Source, pool: ThreadPoolExecutor) -> None:
+    def _read_source(self, segment: split.Segment, pool: ThreadPoolExecutor) -> None:
         """Parse up to PARSE_THREADS blocks ahead in the pool, process them in order."""
         state = self.options.state
+        source = segment.source
         fmt = self.options.log_format
+        if fmt is None and segment.start:  # a stretch in the middle: the format of the file
+            fmt = _file_format(source)
         # stdin cannot be read twice (and is never resumed): no mark
         mark = stream_mark(source, fmt) if state is not None and source.path else None
-        offset = state.resume_offset(source, mark) if state is not None else 0
+        offset = state.resume_offset(source, mark) if state is not None else segment.start
         pending: deque = deque()
         try:
             try:
-                for block, end in read_blocks(source, offset):
+                for block, end in read_blocks(source, offset, end=segment.end):
                     if fmt is None:
                         fmt = sniff_format(block) or COMBINED
                     pending.append((pool.submit(_prepare, block, fmt), end))
-                    if self.options.on_progress:
-                        self.options.on_progress(len(block))
+                    self._report_progress(len(block))
                     if len(pending) > PARSE_THREADS:
                         offset = self._process_next(pending, fmt, source.name)
             finally:  # a corrupt tail: the blocks read before it still count
@@ -146,6 +248,8 @@ class Pipeline:
         self._process(job.result(), fmt, name)
         if self.options.after_block:
             self.options.after_block()
+        for child in self._children:
+            self._child_progress(child)
         return end
 
     def _process(self, parsed: ParsedBlock, fmt: LogFormat, name: str) -> None:
@@ -206,7 +310,8 @@ class Pipeline:
         path = paths.codes(rows["clean_path"])
         page_path, probe = self.labeller.pages_and_probes(paths.values)
         agent = agents.codes(rows["ua"])
-        self.labeller.parse_agents(agents.values)
+        if not self._in_child:  # a child's agents are parsed once, by the parent, at the end
+            self.labeller.parse_agents(agents.values)
         is_get = pc.fill_null(pc.is_in(method, pa.array(PAGE_METHODS)), False)
         good_status = ((status >= 200) & (status < 300)) | (status == 304)
         form_id = paths.ids.get(self.options.form_path, -2)
@@ -244,6 +349,31 @@ class ParsedBlock:
     all_lines: pa.Array
 
 
+@contextlib.contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """The objects that exist now (the imported modules: most of them) are left out of the
+    garbage collector's full passes while the logs are read, and shared with forked children
+    without copying; they are collected as usual afterwards."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _whole(sources: list[Source]) -> list[split.Segment]:
+    return [split.Segment(source) for source in sources]
+
+
+def _file_format(source: Source) -> LogFormat:
+    """The format its first lines show (for a stretch that starts further on)."""
+    try:
+        with open_stream(source) as stream:
+            return sniff_format(stream.read(MARK_HEAD_BYTES)) or COMBINED
+    except (ReadError, OSError):
+        return COMBINED
+
+
 def _prepare(block: bytes, fmt: LogFormat) -> ParsedBlock:
     """Everything per block that needs no shared state, run in a worker thread."""
     parsed = parse_lines(split_lines(block), fmt)
@@ -270,7 +400,8 @@ def _prepare(block: bytes, fmt: LogFormat) -> ParsedBlock:
     for name, column in (
         ("method", method), ("protocol", protocol), ("clean_path", clean_path), ("campaign", campaign)
     ):  # fmt: skip
-        rows[name] = column.take(requests.indices)
+        # kept as codes into the distinct requests' values: the vocabularies need no new encoding
+        rows[name] = pa.DictionaryArray.from_arrays(requests.indices, column)
     if "referrer" in rows:
         rows["stripped_referrer"] = strip_referrer(rows["referrer"])
     rows["status_code"] = pc.cast(rows["status"], pa.int16()).to_numpy(zero_copy_only=False)

@@ -105,9 +105,10 @@ def open_stream(source: Source) -> io.BufferedIOBase:
 
 
 def read_blocks(
-    source: Source, start: int = 0, block_bytes: int = BLOCK_BYTES
+    source: Source, start: int = 0, block_bytes: int = BLOCK_BYTES, end: int | None = None
 ) -> Iterator[tuple[bytes | bytearray, int]]:
-    """Blocks of whole lines and the stream offset after each, from byte offset `start` on."""
+    """Blocks of whole lines and the stream offset after each, from byte offset `start` on (to
+    `end`, a line start, if given)."""
     stream = open_stream(source)
     offset = 0
     try:
@@ -123,7 +124,7 @@ def read_blocks(
                     offset += len(skipped)
         carry = b""
         skipping = False  # inside an overlong line, up to its newline
-        pieces = _pieces(stream, block_bytes)
+        pieces = _pieces(stream, block_bytes, None if end is None else end - offset)
         while True:
             data, error = next(pieces)
             if not data and error is None:
@@ -159,14 +160,19 @@ def read_blocks(
             stream.close()
 
 
-def _pieces(stream, block_bytes: int) -> Iterator[tuple[bytes, Exception | None]]:
-    """About `block_bytes` at a time (b"" at the end); compressed streams are read piece by
-    piece (`read1`) so that what came before a corrupt part is still returned, with the error."""
+def _pieces(
+    stream, block_bytes: int, limit: int | None = None
+) -> Iterator[tuple[bytes, Exception | None]]:
+    """About `block_bytes` at a time (b"" at the end), `limit` bytes in all if given; compressed
+    streams are read piece by piece (`read1`) so that what came before a corrupt part is still
+    returned, with the error."""
     gz = isinstance(stream, gzip.GzipFile)
     # The first block is small, so that its lines are parsed (and the rest of the work can
     # start) while the next one is read.
     want = min(block_bytes, FIRST_BLOCK_BYTES)
     while True:
+        if limit is not None:
+            want = min(want, limit)
         parts, size = [], 0
         try:
             while size < want:
@@ -181,6 +187,8 @@ def _pieces(stream, block_bytes: int) -> Iterator[tuple[bytes, Exception | None]
         yield b"".join(parts), None
         if not parts:
             return
+        if limit is not None:
+            limit -= size
         want = block_bytes
 
 

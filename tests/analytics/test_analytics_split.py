@@ -1,0 +1,140 @@
+"""A large log read in stretches by forked processes counts exactly as one reader does."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import random
+import signal
+
+import pandas as pd
+import pytest
+
+from analytics import analyse, count_days, pipeline, split
+from analytics.read import Source
+from analytics.sample import generate_log
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    """A busy site's log in two files, with malformed lines and odd ones here and there."""
+    folder = tmp_path_factory.mktemp("split")
+    buffer = io.StringIO()
+    generate_log(buffer, 12_000, seed=5, varied=True, ipv6_share=0.3, xff=True, days=3)
+    lines = buffer.getvalue().splitlines(keepends=True)
+    rng = random.Random(5)
+    for at in sorted(rng.sample(range(len(lines)), 40), reverse=True):
+        lines.insert(at, rng.choice(["garbage\n", "\n", '192.0.2.1 - - [bad] "GET /"\n']))
+    half = len(lines) // 2
+    first, second = folder / "access.log.1", folder / "access.log"
+    first.write_text("".join(lines[:half]))
+    second.write_text("".join(lines[half:]))
+    return [first, second]
+
+
+def read(paths, monkeypatch, parts: int):
+    """count_days over `paths` in `parts` stretches: counts, anonymised lines, malformed lines
+    and bytes reported as read."""
+    monkeypatch.setattr(split, "MIN_PART_BYTES", 1)
+    monkeypatch.setattr(split, "processes", lambda: parts)
+    anonymised, malformed, progress = io.BytesIO(), [], []
+    counts = count_days(
+        paths,
+        anonymised_out=anonymised,
+        on_malformed=lambda name, line: malformed.append((name, line)),
+        on_progress=progress.append,
+    )
+    return counts, anonymised.getvalue(), malformed, sum(progress)
+
+
+@pytest.fixture(scope="module")
+def one_reader(logs):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return read(logs, monkeypatch, 1)
+
+
+def assert_same(got, expected) -> None:
+    counts, anonymised, malformed, progress = got
+    pd.testing.assert_frame_equal(counts.frame, expected[0].frame)
+    assert (counts.lines, counts.malformed, counts.errors) == (
+        expected[0].lines, expected[0].malformed, expected[0].errors
+    )  # fmt: skip
+    assert anonymised == expected[1]  # the same lines in the same order
+    assert malformed == expected[2]
+    assert progress == expected[3]
+
+
+@pytest.mark.parametrize("parts", [2, 3, 4])
+def test_stretches_count_as_one_reader(logs, one_reader, monkeypatch, parts):
+    assert_same(read(logs, monkeypatch, parts), one_reader)
+    plan = split.plan([Source(str(p), p) for p in logs])
+    assert len(plan) == parts  # really cut, and in the middle of the files
+    assert any(segment.start > 0 for part in plan for segment in part)
+    assert one_reader[0].malformed >= 40 and one_reader[3] == sum(p.stat().st_size for p in logs)
+
+
+def test_the_report_is_the_same(logs, monkeypatch):
+    monkeypatch.setattr(split, "MIN_PART_BYTES", 1)
+    monkeypatch.setattr(split, "processes", lambda: 1)
+    single = analyse(logs)
+    monkeypatch.setattr(split, "processes", lambda: 3)
+    split_stats = analyse(logs)
+    single.pop("generated"), split_stats.pop("generated")
+    assert split_stats == single
+    assert single["visitors"] > 100
+
+
+@pytest.mark.parametrize("failure", ["killed", "raises"])
+def test_a_failed_child_leaves_its_stretch_to_the_parent(logs, one_reader, monkeypatch, failure):
+    """A child that dies (kill -9) or fails: nothing is lost, nothing counted twice."""
+    read_part = pipeline.Pipeline._read_part
+    calls = []
+
+    def failing(self, segments, work, report):
+        calls.append(segments)  # seen by the child only: fork copies the list
+        read_part(self, segments[:1], work, report)  # halfway through its work
+        if failure == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pipeline.Pipeline, "_read_part", failing)
+    assert_same(read(logs, monkeypatch, 3), one_reader)
+    assert not calls  # the parent never ran a child's part through a child's code
+
+
+def test_compressed_or_small_logs_are_read_whole(logs, tmp_path, monkeypatch):
+    packed = tmp_path / "access.log.2.gz"
+    packed.write_bytes(gzip.compress(logs[0].read_bytes()))
+    monkeypatch.setattr(split, "processes", lambda: 4)
+    sources = [Source(str(p), p) for p in (packed, logs[1])]
+    assert len(split.plan(sources)) == 1
+    monkeypatch.setattr(split, "MIN_PART_BYTES", 1 << 40)
+    assert len(split.plan([Source(str(logs[1]), logs[1])])) == 1
+
+
+def test_cuts_fall_on_line_starts_and_cover_every_byte(tmp_path, monkeypatch):
+    rng = random.Random(1)
+    monkeypatch.setattr(split, "MIN_PART_BYTES", 1)
+    for trial in range(60):
+        paths = []
+        for i in range(rng.randint(1, 3)):
+            lines = [
+                b"x" * rng.choice([0, 1, 5, 300, 70_000]) + b"\n" for _ in range(rng.randint(0, 40))
+            ]
+            if lines and rng.random() < 0.3:
+                lines[-1] = lines[-1].rstrip(b"\n")  # a last line without its newline
+            path = tmp_path / f"{trial}-{i}.log"
+            path.write_bytes(b"".join(lines))
+            paths.append(path)
+        data = {p: p.read_bytes() for p in paths}
+        sources = [Source(str(p), p) for p in paths]
+        parts = split.plan(sources, rng.randint(2, 6))
+        pieces = []
+        for segment in (s for part in parts for s in part):
+            whole = data[segment.source.path]
+            assert segment.start == 0 or whole[segment.start - 1 : segment.start] == b"\n"
+            pieces.append((segment.source.path, whole[segment.start : segment.end]))
+        for path in paths:  # each file's stretches, in order, are the file
+            assert b"".join(piece for p, piece in pieces if p == path) == data[path]
+        assert [p for p, _ in pieces] == sorted((p for p, _ in pieces), key=paths.index)
