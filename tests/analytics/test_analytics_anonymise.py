@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 
 import numpy as np
 import pyarrow as pa
@@ -64,6 +65,48 @@ def test_clients_vectorised_matches_single_lookup():
     assert c.visitor[0] == a.visitor_key(DAY, "192.0.2.1", "A")
     assert c.visitor[3] == a.visitor_key(DAY + 1, "192.0.2.1", "A")
     assert c.visitor[0] != c.visitor[3]
+
+
+@st.composite
+def ipv6_texts(draw) -> str:
+    """An IPv6 address in one of the ways it can be written (zero runs, IPv4-mapped, case,
+    leading zeros, `::` anywhere it may stand), or one character changed."""
+    words = draw(st.lists(st.sampled_from([0, 0, 0, 1, 0xFFFF, 0xDB8, 0x2001]) | st.integers(0, 0xFFFF), min_size=8, max_size=8))  # fmt: skip
+    if draw(st.booleans()):
+        words[:6] = [0, 0, 0, 0, 0, 0xFFFF]  # IPv4-mapped
+    packed = b"".join(w.to_bytes(2, "big") for w in words)
+    style = draw(st.sampled_from(["canonical", "full", "compressed"]))
+    if style == "canonical":
+        text = socket.inet_ntop(socket.AF_INET6, packed)
+    else:
+        groups = [
+            draw(st.sampled_from([f"{w:x}", f"{w:04x}", f"{w:X}"])) for w in words
+        ]  # fmt: skip
+        if style == "compressed":
+            zeros = [i for i, w in enumerate(words) if w == 0]
+            if zeros:
+                start = draw(st.sampled_from(zeros))
+                end = start
+                while end + 1 < 8 and words[end + 1] == 0 and draw(st.booleans()):
+                    end += 1
+                groups = [*groups[:start], "", *groups[end + 1 :]]
+                if start == 0:
+                    groups.insert(0, "")
+                if end == 7:
+                    groups.append("")
+        text = ":".join(groups)
+    if draw(st.booleans()):  # a near miss: one character changed, added or dropped
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(["", ":", "g", "0", "."])) + text[at + 1 :]
+    return text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(ipv6_texts(), min_size=1, max_size=20), st.integers(16, 40))
+def test_ipv6_truncated_in_bulk_as_each_is_truncated(texts, prefix):
+    a = Anonymiser(24, prefix)
+    clients = a.clients(pa.array(texts), pa.array(["UA"] * len(texts)), np.full(len(texts), DAY))
+    assert clients.truncated.to_pylist() == [truncate_ip(t, 24, prefix) for t in texts]
 
 
 def test_day_keys_persist_only_48_hours_after_the_day(tmp_path):
