@@ -491,7 +491,7 @@ def _visits(views: dict, names: dict[str, Vocabulary], posts: dict) -> dict:
 
 
 def _requests_per_visit(visit_visitor, visit_start, post_visitor, post_ts) -> np.ndarray:
-    """Repair requests sent in each visit (visits sorted by day, visitor key and start).
+    """Repair requests sent in each visit (visits grouped by visitor key, by start within each).
 
     A request belongs to its visitor's last visit that started before it (keys are per day, so
     the key alone says whose it is), or to the first one if it came before any pageview (the
@@ -500,17 +500,18 @@ def _requests_per_visit(visit_visitor, visit_start, post_visitor, post_ts) -> np
     counts = np.zeros(len(visit_visitor), np.int64)
     if not len(post_visitor):
         return counts
-    keys = np.unique(visit_visitor)
-    pos = np.minimum(np.searchsorted(keys, post_visitor), len(keys) - 1)
-    known = keys[pos] == post_visitor
-    # One sortable number per (visitor, time): the visitor's rank above 32 bits of seconds.
-    rank = np.searchsorted(keys, visit_visitor).astype(np.int64)
-    by_time = np.argsort((rank << 32) | visit_start, kind="stable")
-    ordered = ((rank << 32) | visit_start)[by_time]
-    post_rank = pos[known].astype(np.int64)
+    new = np.ones(len(visit_visitor), bool)
+    new[1:] = visit_visitor[1:] != visit_visitor[:-1]
+    rank = np.cumsum(new) - 1  # the visitor's number
+    post_rank = pd.Index(visit_visitor[new]).get_indexer(post_visitor)
+    known = post_rank >= 0
+    # One number per (visitor, time), in the visits' order already: the rank above 32 bits of
+    # seconds.
+    ordered = (rank.astype(np.int64) << 32) | visit_start
+    post_rank = post_rank[known].astype(np.int64)
     i = np.searchsorted(ordered, (post_rank << 32) | post_ts[known], side="right") - 1
-    before_any = (i < 0) | (rank[by_time][np.maximum(i, 0)] != post_rank)
-    np.add.at(counts, by_time[np.where(before_any, i + 1, i)], 1)
+    before_any = (i < 0) | (rank[np.maximum(i, 0)] != post_rank)
+    np.add.at(counts, np.where(before_any, i + 1, i), 1)
     return counts
 
 

@@ -8,6 +8,7 @@ their user agent (the list) or by what a visitor key did in a day (`bot_reasons`
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -186,14 +187,27 @@ class ReferrerSource:
     name: str
 
 
+# The host of a plain http(s) URL (what analytics.anonymise leaves of most referrers), as
+# urlsplit finds it; other URLs go through urlsplit (a tenth of the speed).
+_PLAIN_HOST = re.compile(r"https?://([A-Za-z0-9.-]+)(?::[0-9]*)?(?:[/?#]|$)")
+
+
 def referrer_source(referrer: str | None, own_host: str) -> ReferrerSource | None:
     """The external source of a referrer; None for none, the site itself, or junk."""
     if not referrer or referrer == "-":
         return None
-    try:
-        host = (urlsplit(referrer).hostname or "").lower()
-    except ValueError:
-        return None
+    if plain := _PLAIN_HOST.match(referrer):
+        host = plain[1].lower()
+    else:
+        try:
+            host = (urlsplit(referrer).hostname or "").lower()
+        except ValueError:
+            return None
+    return _host_source(host, own_host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_source(host: str, own_host: str) -> ReferrerSource | None:
     if not host or "." not in host:
         return None
     host = host.removeprefix("www.")

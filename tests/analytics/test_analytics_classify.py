@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import random
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from crawlerdetect import CrawlerDetect
 from crawlerdetect.providers.crawlers import data as crawler_patterns
 from crawlerdetect.providers.exclusions import data as exclusion_patterns
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analytics import sample
 from analytics.classify import (
@@ -135,3 +138,27 @@ def test_referrer_groups(referrer, expected):
 )
 def test_own_site_and_empty_referrers_are_not_sources(referrer):
     assert referrer_source(referrer, "www.itfixe.example") is None
+
+
+_URL_PART = st.text(alphabet="aAzZ09.-_:/?#@[]% \t", max_size=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "//", " http://", ""]),
+    st.sampled_from(["", "www.", "WWW."]),
+    st.sampled_from(["google.com", "Bing.com", "t.co", "example.org", "localhost", "a_b.nl"]),
+    _URL_PART,
+)
+def test_the_host_of_a_plain_url_is_the_one_urlsplit_finds(scheme, www, host, rest):
+    """Plain http(s) referrers have their host read by a regex: as urlsplit would have."""
+    referrer = scheme + www + host + rest
+    try:
+        expected = (urlsplit(referrer).hostname or "").lower()
+    except ValueError:
+        expected = None
+    got = referrer_source(referrer, "www.itfixe.example")
+    if expected is None or "." not in expected:
+        assert got is None
+    else:
+        assert got == referrer_source(f"https://{expected}/", "www.itfixe.example")

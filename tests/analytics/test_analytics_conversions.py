@@ -150,6 +150,23 @@ def test_the_handlers_own_log_is_matched_by_the_visitor_key_of_the_day(
     assert rows_of(stats, "conversion_sources") == {"Bing": (1, 1), "(direct)": (1, 2)}
 
 
+def test_a_request_before_its_visitors_first_pageview_is_not_anothers(report, write_log, line):
+    """The handler's clock runs ahead: the request comes first, yet it is that visitor's."""
+    log = write_log(
+        [
+            line("192.0.2.1", at(0), "GET / HTTP/1.1", referrer="https://www.google.com/"),
+            line("192.0.2.1", at(1), "GET /reparatie-aanvragen/ HTTP/1.1"),
+            line("192.0.2.2", at(9.5), f"POST {FORM} HTTP/1.1", 303, 0),
+            line("192.0.2.2", at(10), "GET /diensten/ HTTP/1.1", referrer="https://www.bing.com/"),
+        ]
+    )
+    result, stats = report(log)
+    assert result.exit_code == 0, result.output
+    assert funnel(stats) == (2, 2, 1)
+    assert rows_of(stats, "conversion_sources") == {"Bing": (1, 1)}
+    assert rows_of(stats, "conversion_entry_pages") == {"/diensten/": (1, 1)}
+
+
 def test_counts_merge_across_state_runs(tmp_path, write_log, line):
     """--state: a visit's pageviews in one run and its request in the next count once."""
     now = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
