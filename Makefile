@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	  $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# An editable install compiles no bytecode (a regular one does): every run would compile.
+	$(BIN)/python -m compileall -q analytics repairs shop
 	touch $(STAMP)
 
 clean:

@@ -4,11 +4,12 @@ JavaScript, nothing from another origin, nothing inline that a CSP would block),
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
 
 from analytics import charts
 from analytics.aggregate import DIRECT
@@ -117,13 +118,24 @@ def render_report(stats: dict, lang: str, present: set[str] = frozenset()) -> st
     return environment().get_template("report.html").render(context)
 
 
+@functools.cache
 def environment() -> Environment:
     return Environment(
         loader=PackageLoader("analytics", "templates"),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=_bytecode_cache(),
     )
+
+
+def _bytecode_cache() -> FileSystemBytecodeCache | None:
+    """Jinja's cache of compiled templates, in a private folder of the temporary directory:
+    compiling the report's template took most of the time writing the report takes."""
+    try:
+        return FileSystemBytecodeCache()
+    except (RuntimeError, OSError):  # no safe folder for it: compile every time
+        return None
 
 
 def _prefixes(stats: dict) -> dict:
