@@ -287,6 +287,11 @@ class Labeller:
         so that only the crawler list (one batch) is left for the end."""
         self._parsed.extend(parse_agent(ua) for ua in agents[len(self._parsed) :])
 
+    def parsed_elsewhere(self, parsed: list) -> None:
+        """ua-parser's answers for the first len(parsed) user agents, parsed elsewhere (by a
+        helper process)."""
+        self._parsed = list(parsed)
+
     def _classify_agents(self, agents: list[str]) -> None:
         self.parse_agents(agents)
         done = len(self._agents)

@@ -111,7 +111,7 @@ class Pipeline:
         self.labeller = Labeller(options.own_host)
         self.result = Result(Aggregator())
         self._children: list[split.Child] = []
-        self._in_child = False
+        self._parse_agents = True  # as they come, while reading in one process
         self._progress_credit = 0  # bytes a failed child reported, not to be reported again
 
     def read(self, sources: list[Source]) -> Result:
@@ -120,16 +120,22 @@ class Pipeline:
         options = self.options
         splittable = options.count and options.state is None and options.kept_lines is None
         parts = split.plan(sources) if splittable else [_whole(sources)]
+        agents = None
         with tempfile.TemporaryDirectory(prefix="analytics-parts-") as work, _gc_frozen():
             self._children = []
             try:
                 for part in parts[1:]:
                     child = split.Child(functools.partial(self._read_part, part, work))
                     self._children.append(child)
-                if options.count:
-                    # ua-parser's matchers take a fifth of a second to build, holding the GIL;
-                    # the reading leaves it free often enough to build them meanwhile (after
-                    # the fork: a child must not inherit a thread's half-built state)
+                if self._children:
+                    # ua-parser's matchers take half a second to build, in Rust that holds the
+                    # interpreter: a helper process builds them beside the readers and parses
+                    # the user agents once all are known
+                    agents = split.Helper(classify.load_agent_parser, _parse_agents)
+                    self._parse_agents = False
+                elif options.count:
+                    # the reading leaves the interpreter free often enough to build them
+                    # meanwhile, and the user agents are parsed as they come
                     threading.Thread(target=classify.load_agent_parser, daemon=True).start()
                 self._read_segments(parts[0])
                 for child, part in zip(self._children, parts[1:], strict=True):
@@ -140,10 +146,16 @@ class Pipeline:
                         self._read_segments(part)
                     else:
                         self._take_over(answer)
+                if agents is not None:
+                    parsed = agents.ask(self.names["agent"].values)
+                    if parsed is not None:  # else they are parsed here, at the end
+                        self.labeller.parsed_elsewhere(parsed)
             finally:
                 for child in self._children:
                     child.close()
                 self._children = []
+                if agents is not None:
+                    agents.close()
         return self.result
 
     def _read_part(self, segments: list[split.Segment], work: str, report) -> dict:
@@ -161,7 +173,7 @@ class Pipeline:
             on_progress=report,
         )
         self.result = Result(Aggregator(work))
-        self._in_child = True
+        self._parse_agents = False
         self._children = []  # the parent's earlier children are not this one's to read from
         self._read_segments(segments)
         if anonymised is not None:
@@ -310,7 +322,7 @@ class Pipeline:
         path = paths.codes(rows["clean_path"])
         page_path, probe = self.labeller.pages_and_probes(paths.values)
         agent = agents.codes(rows["ua"])
-        if not self._in_child:  # a child's agents are parsed once, by the parent, at the end
+        if self._parse_agents:  # else all at once at the end (read)
             self.labeller.parse_agents(agents.values)
         is_get = pc.fill_null(pc.is_in(method, pa.array(PAGE_METHODS)), False)
         good_status = ((status >= 200) & (status < 300)) | (status == 304)
@@ -359,6 +371,10 @@ def _gc_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def _parse_agents(_, agents: list[str]) -> list:
+    return [classify.parse_agent(agent) for agent in agents]
 
 
 def _whole(sources: list[Source]) -> list[split.Segment]:

@@ -161,6 +161,69 @@ class Child:
         self._result = self._progress = -1
 
 
+class Helper:
+    """A forked process that gets something slow ready at once (`prepare()`, say a parser's
+    tables), then answers one question with it (`answer(prepared, question)`) and ends; its
+    work holds none of the parent's interpreter."""
+
+    def __init__(self, prepare: Callable[[], object], answer: Callable[[object, object], object]):
+        question_r, self._question = os.pipe()
+        self._answer, answer_w = os.pipe()
+        with warnings.catch_warnings():  # as for Child
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self._question)
+            os.close(self._answer)
+            _run_helper(prepare, answer, question_r, answer_w)
+        os.close(question_r)
+        os.close(answer_w)
+
+    def ask(self, question: object) -> object | None:
+        """Its answer (None if it failed); the helper ends with it."""
+        try:
+            with open(self._question, "wb", closefd=True) as f:
+                f.write(pickle.dumps(question, protocol=pickle.HIGHEST_PROTOCOL))
+            with open(self._answer, "rb", closefd=True) as f:
+                data = f.read()
+            ok, answer = pickle.loads(data) if data else (False, None)
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError):
+            ok, answer = False, None
+        finally:
+            self._question = self._answer = -1
+            self.close()
+        return answer if ok else None
+
+    def close(self) -> None:
+        """Stop it if it still runs, reap it, close the pipes."""
+        for fd in (self._question, self._answer):
+            if fd >= 0:
+                os.close(fd)
+        self._question = self._answer = -1
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
+def _run_helper(prepare, answer, question_r: int, answer_w: int) -> None:
+    status = 1
+    try:
+        try:
+            prepared = prepare()
+            with open(question_r, "rb", closefd=True) as f:
+                question = pickle.load(f)
+            reply = (True, answer(prepared, question))
+        except Exception as e:
+            reply = (False, repr(e))
+        with open(answer_w, "wb", closefd=True) as f:
+            f.write(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+        status = 0 if reply[0] else 1
+    finally:
+        os._exit(status)
+
+
 def _run_child(work, result_w: int, progress_w: int) -> None:
     """Run `work` in the child, send its answer (or that it failed) and leave at once: the
     parent's exit handlers, open files and buffers are the parent's."""

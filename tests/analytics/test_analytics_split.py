@@ -138,3 +138,18 @@ def test_cuts_fall_on_line_starts_and_cover_every_byte(tmp_path, monkeypatch):
         for path in paths:  # each file's stretches, in order, are the file
             assert b"".join(piece for p, piece in pieces if p == path) == data[path]
         assert [p for p, _ in pieces] == sorted((p for p, _ in pieces), key=paths.index)
+
+
+@pytest.mark.parametrize("failure", ["killed", "raises"])
+def test_a_failed_agent_parser_leaves_the_parsing_to_the_parent(
+    logs, one_reader, monkeypatch, failure
+):
+    """The helper that parses the user agents dies or fails: the parent parses them itself."""
+
+    def failing(prepared, agents):
+        if failure == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise MemoryError
+
+    monkeypatch.setattr(pipeline, "_parse_agents", failing)
+    assert_same(read(logs, monkeypatch, 2), one_reader)
