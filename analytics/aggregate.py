@@ -22,10 +22,11 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analytics.classify import AgentLabels, ReferrerLabels
 from analytics.days import day_number, iso, today
-from analytics.distinct import encode, unique_ints
+from analytics.distinct import encode_arrow, unique_ints
 from shop.site import PAGE_PATHS
 
 VISIT_GAP_SECONDS = 30 * 60
@@ -73,33 +74,42 @@ class Vocabulary:
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
         self.values: list[str] = []
+        self._known = pa.array([], pa.string())  # `values`, for Arrow's hash lookups
 
     def codes(self, column: pa.Array) -> np.ndarray:
-        values, codes = encode(column)
-        lookup = list(map(self.ids.get, values))  # None: a value not seen before, or null
-        if None in lookup:
-            for i in [i for i, known in enumerate(lookup) if known is None]:
-                lookup[i] = self._id(values[i])
-        lookup.append(-1)
-        lookup = np.array(lookup, np.int32)
+        values, codes = _values_and_codes(column)
+        # Arrow hashes the known values and looks the block's up in C: a block brings
+        # thousands of values, of which few are new.
+        found = pc.index_in(values, value_set=self._known)
+        lookup = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+        new = pc.and_(pc.is_null(found), pc.is_valid(values))
+        if pc.any(new).as_py():
+            unseen = values.filter(new)
+            added = pc.unique(unseen)  # in order of first appearance
+            start = len(self.values)
+            self.values.extend(added.to_pylist())
+            self.ids.update(zip(self.values[start:], range(start, len(self.values)), strict=True))
+            self._known = pa.concat_arrays([self._known, added.cast(pa.string())])
+            at = pc.index_in(unseen, value_set=added).to_numpy(zero_copy_only=False)
+            lookup[new.to_numpy(zero_copy_only=False)] = start + at
+        lookup = np.append(lookup, -1)
         return lookup[codes] if len(codes) else np.zeros(0, np.int32)
 
     def adopt(self, values: list[str]) -> np.ndarray:
         """Codes in this vocabulary for another's `values` (new ones appended in their order),
         indexable by the other's codes, -1 included."""
-        return np.array([*map(self._id, values), -1], np.int32)
-
-    def _id(self, value: str | None) -> int:
-        if value is None:
-            return -1
-        if value not in self.ids:
-            self.ids[value] = len(self.values)
-            self.values.append(value)
-        return self.ids[value]
+        return np.append(self.codes(pa.array(values, pa.string())), -1).astype(np.int32)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         table = np.array([*self.values, None], dtype=object)
         return table[np.where(codes < 0, len(self.values), codes)]
+
+
+def _values_and_codes(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Values (perhaps repeated, perhaps null) and each row's index into them."""
+    if pa.types.is_dictionary(column.type) and not column.indices.null_count:
+        return column.dictionary, column.indices.to_numpy(zero_copy_only=False)
+    return encode_arrow(column)
 
 
 @dataclass

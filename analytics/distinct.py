@@ -12,15 +12,21 @@ import pyarrow.compute as pc
 
 def encode(column: pa.Array) -> tuple[list[Any], np.ndarray]:
     """Distinct values (None for null) and each row's index into them."""
+    values, codes = encode_arrow(column)
+    return values.to_pylist(), codes
+
+
+def encode_arrow(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """`encode`, the distinct values as an Arrow array."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if pa.types.is_dictionary(column.type) and not column.indices.null_count:
         # codes into values that may repeat (the paths of distinct request lines): the
         # values are made distinct first, so each is looked at once
-        values, codes = encode(column.dictionary)
+        values, codes = encode_arrow(column.dictionary)
         return values, codes[column.indices.to_numpy(zero_copy_only=False)]
     encoded = pc.dictionary_encode(column, null_encoding="encode")
-    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+    return encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False)
 
 
 STRING = pa.string()
