@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -116,10 +117,25 @@ def classify_agents(agents: list[str | None], parsed: list | None = None) -> lis
     return [_agent(*answers) for answers in zip(texts, parsed, listed, strict=True)]
 
 
-def parse_agent(ua: str | None):
+class Families(NamedTuple):
+    """What ua-parser says of a user agent, as far as the report needs it: "Other" for none."""
+
+    browser: str
+    os: str
+    device: str
+
+
+def parse_agent(ua: str | None) -> Families | None:
     """ua-parser's answer for a user agent (None for none)."""
     text = (ua or "").strip()
-    return None if text in ("", "-") else ua_parser.parse(text)
+    if text in ("", "-"):
+        return None
+    parsed = ua_parser.parse(text)
+    return Families(
+        parsed.user_agent.family if parsed.user_agent else "Other",
+        parsed.os.family if parsed.os else "Other",
+        parsed.device.family if parsed.device else "Other",
+    )
 
 
 def listed_crawlers(agents: list[str]) -> list[str | None]:
@@ -131,25 +147,22 @@ def listed_crawlers(agents: list[str]) -> list[str | None]:
     return [m["bot"][: len(m["bot"]) - len(m["after"])] if m else None for m in found]
 
 
-def _agent(text: str, parsed, listed: str | None) -> Agent:
+def _agent(text: str, parsed: Families | None, listed: str | None) -> Agent:
     if parsed is None:
         return Agent("(no user agent)", "Other", "Other", "Bot")
-    browser = parsed.user_agent.family if parsed.user_agent else "Other"
-    os_family = parsed.os.family if parsed.os else "Other"
     device = _device_class(text, parsed)
     bot = None
     if "HeadlessChrome" in text:
         bot = "HeadlessChrome"
     elif listed is not None:
         bot = listed.strip() or "crawler"
-    elif parsed.device and parsed.device.family == "Spider":
-        bot = browser
-    return Agent(bot, browser, os_family, "Bot" if bot else device)
+    elif parsed.device == "Spider":
+        bot = parsed.browser
+    return Agent(bot, parsed.browser, parsed.os, "Bot" if bot else device)
 
 
-def _device_class(text: str, parsed) -> str:
-    family = parsed.device.family if parsed.device else "Other"
-    os_family = parsed.os.family if parsed.os else "Other"
+def _device_class(text: str, parsed: Families) -> str:
+    family, os_family = parsed.device, parsed.os
     lowered = text.lower()
     if family == "Spider":
         return "Bot"

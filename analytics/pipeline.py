@@ -112,6 +112,8 @@ class Pipeline:
         self.result = Result(Aggregator())
         self._children: list[split.Child] = []
         self._parse_agents = True  # as they come, while reading in one process
+        self._agent_parser: split.Helper | None = None  # or by a helper process
+        self._agents_told = 0
         self._progress_credit = 0  # bytes a failed child reported, not to be reported again
 
     def read(self, sources: list[Source]) -> Result:
@@ -120,7 +122,6 @@ class Pipeline:
         options = self.options
         splittable = options.count and options.state is None and options.kept_lines is None
         parts = split.plan(sources) if splittable else [_whole(sources)]
-        agents = None
         with tempfile.TemporaryDirectory(prefix="analytics-parts-") as work, _gc_frozen():
             self._children = []
             try:
@@ -130,9 +131,8 @@ class Pipeline:
                 if self._children:
                     # ua-parser's matchers take half a second to build, in Rust that holds the
                     # interpreter: a helper process builds them beside the readers and parses
-                    # the user agents once all are known
-                    agents = split.Helper(classify.load_agent_parser, _parse_agents)
-                    self._parse_agents = False
+                    # the user agents this one tells it of as they come
+                    self._agent_parser = split.Helper(_agent_parsing, _parse_more, _all_parsed)
                 elif options.count:
                     # the reading leaves the interpreter free often enough to build them
                     # meanwhile, and the user agents are parsed as they come
@@ -146,16 +146,18 @@ class Pipeline:
                         self._read_segments(part)
                     else:
                         self._take_over(answer)
-                if agents is not None:
-                    parsed = agents.ask(self.names["agent"].values)
+                if self._agent_parser is not None:
+                    self._tell_agents()
+                    parsed = self._agent_parser.result()
                     if parsed is not None:  # else they are parsed here, at the end
                         self.labeller.parsed_elsewhere(parsed)
             finally:
                 for child in self._children:
                     child.close()
                 self._children = []
-                if agents is not None:
-                    agents.close()
+                if self._agent_parser is not None:
+                    self._agent_parser.close()
+                    self._agent_parser = None
         return self.result
 
     def _read_part(self, segments: list[split.Segment], work: str, report) -> dict:
@@ -203,6 +205,13 @@ class Pipeline:
             with open(answer["anonymised"], "rb") as f:
                 shutil.copyfileobj(f, options.anonymised_out)
             os.unlink(answer["anonymised"])
+
+    def _tell_agents(self) -> None:
+        """Hand the user agents new since the last time to the helper that parses them."""
+        agents = self.names["agent"].values
+        if len(agents) > self._agents_told:
+            self._agent_parser.tell(agents[self._agents_told :])
+            self._agents_told = len(agents)
 
     def _report_progress(self, done: int) -> None:
         """Bytes read here; of a failed child's stretch, read again, those it had not reported."""
@@ -322,7 +331,9 @@ class Pipeline:
         path = paths.codes(rows["clean_path"])
         page_path, probe = self.labeller.pages_and_probes(paths.values)
         agent = agents.codes(rows["ua"])
-        if self._parse_agents:  # else all at once at the end (read)
+        if self._agent_parser is not None:
+            self._tell_agents()
+        elif self._parse_agents:  # (a child's are parsed by its parent's helper)
             self.labeller.parse_agents(agents.values)
         is_get = pc.fill_null(pc.is_in(method, pa.array(PAGE_METHODS)), False)
         good_status = ((status >= 200) & (status < 300)) | (status == 304)
@@ -373,8 +384,18 @@ def _gc_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _parse_agents(_, agents: list[str]) -> list:
-    return [classify.parse_agent(agent) for agent in agents]
+def _agent_parsing() -> list:
+    """In the helper: ua-parser's matchers built, and where its answers go."""
+    classify.load_agent_parser()
+    return []
+
+
+def _parse_more(parsed: list, agents: list[str]) -> None:
+    parsed.extend(map(classify.parse_agent, agents))
+
+
+def _all_parsed(parsed: list) -> list:
+    return parsed
 
 
 def _whole(sources: list[Source]) -> list[split.Segment]:

@@ -163,43 +163,54 @@ class Child:
 
 class Helper:
     """A forked process that gets something slow ready at once (`prepare()`, say a parser's
-    tables), then answers one question with it (`answer(prepared, question)`) and ends; its
-    work holds none of the parent's interpreter."""
+    tables), takes work as it is told it (`take(prepared, item)`) and at the end gives what it
+    made of all of it (`give(prepared)`); its work holds none of the parent's interpreter.
 
-    def __init__(self, prepare: Callable[[], object], answer: Callable[[object, object], object]):
-        question_r, self._question = os.pipe()
-        self._answer, answer_w = os.pipe()
+    It only answers once, at the end, so the parent never waits for it while telling it more.
+    """
+
+    def __init__(self, prepare: Callable[[], object], take: Callable, give: Callable) -> None:
+        items_r, items_w = os.pipe()
+        result_r, result_w = os.pipe()
         with warnings.catch_warnings():  # as for Child
             warnings.simplefilter("ignore", DeprecationWarning)
             self.pid = os.fork()
         if self.pid == 0:
-            os.close(self._question)
-            os.close(self._answer)
-            _run_helper(prepare, answer, question_r, answer_w)
-        os.close(question_r)
-        os.close(answer_w)
+            os.close(items_w)
+            os.close(result_r)
+            _run_helper(prepare, take, give, items_r, result_w)
+        os.close(items_r)
+        os.close(result_w)
+        self._items = open(items_w, "wb")  # noqa: SIM115
+        self._result = open(result_r, "rb")  # noqa: SIM115
+        self.failed = False
 
-    def ask(self, question: object) -> object | None:
-        """Its answer (None if it failed); the helper ends with it."""
-        try:
-            with open(self._question, "wb", closefd=True) as f:
-                f.write(pickle.dumps(question, protocol=pickle.HIGHEST_PROTOCOL))
-            with open(self._answer, "rb", closefd=True) as f:
-                data = f.read()
-            ok, answer = pickle.loads(data) if data else (False, None)
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError):
-            ok, answer = False, None
-        finally:
-            self._question = self._answer = -1
-            self.close()
-        return answer if ok else None
+    def tell(self, item: object) -> None:
+        if not self.failed:
+            try:
+                pickle.dump((True, item), self._items, protocol=pickle.HIGHEST_PROTOCOL)
+                self._items.flush()
+            except OSError:  # it is gone: result() says so
+                self.failed = True
+
+    def result(self) -> object | None:
+        """What it made of everything it was told; None if it failed. It then ends."""
+        self.tell(None)
+        self.failed = self.failed or not _close(self._items)
+        answer = None
+        if not self.failed:
+            try:
+                ok, answer = pickle.load(self._result)
+                answer = answer if ok else None
+            except (OSError, pickle.UnpicklingError, EOFError, ValueError):
+                pass
+        self.close()
+        return answer
 
     def close(self) -> None:
-        """Stop it if it still runs, reap it, close the pipes."""
-        for fd in (self._question, self._answer):
-            if fd >= 0:
-                os.close(fd)
-        self._question = self._answer = -1
+        """End it (it has answered, or the parent gives up), reap it, close the pipes."""
+        _close(self._items)
+        _close(self._result)
         if self.pid:
             with contextlib.suppress(ProcessLookupError, ChildProcessError):
                 os.kill(self.pid, signal.SIGKILL)
@@ -207,21 +218,27 @@ class Helper:
             self.pid = 0
 
 
-def _run_helper(prepare, answer, question_r: int, answer_w: int) -> None:
-    status = 1
+def _close(f) -> bool:
     try:
-        try:
-            prepared = prepare()
-            with open(question_r, "rb", closefd=True) as f:
-                question = pickle.load(f)
-            reply = (True, answer(prepared, question))
-        except Exception as e:
-            reply = (False, repr(e))
-        with open(answer_w, "wb", closefd=True) as f:
-            f.write(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
-        status = 0 if reply[0] else 1
+        f.close()
+        return True
+    except OSError:
+        return False
+
+
+def _run_helper(prepare, take, give, items_r: int, result_w: int) -> None:
+    try:
+        with open(items_r, "rb") as items, open(result_w, "wb") as result:
+            try:
+                prepared = prepare()
+                while (told := pickle.load(items))[1] is not None:
+                    take(prepared, told[1])
+                answer = (True, give(prepared))
+            except Exception as e:  # EOFError too: the parent gave up
+                answer = (False, repr(e))
+            pickle.dump(answer, result, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
-        os._exit(status)
+        os._exit(0)
 
 
 def _run_child(work, result_w: int, progress_w: int) -> None:

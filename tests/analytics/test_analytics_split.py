@@ -151,5 +151,5 @@ def test_a_failed_agent_parser_leaves_the_parsing_to_the_parent(
             os.kill(os.getpid(), signal.SIGKILL)
         raise MemoryError
 
-    monkeypatch.setattr(pipeline, "_parse_agents", failing)
+    monkeypatch.setattr(pipeline, "_parse_more", failing)
     assert_same(read(logs, monkeypatch, 2), one_reader)
