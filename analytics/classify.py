@@ -300,15 +300,31 @@ class Labeller:
         so that only the crawler list (one batch) is left for the end."""
         self._parsed.extend(parse_agent(ua) for ua in agents[len(self._parsed) :])
 
-    def parsed_elsewhere(self, parsed: list) -> None:
-        """ua-parser's answers for the first len(parsed) user agents, parsed elsewhere (by a
-        helper process)."""
-        self._parsed = list(parsed)
+    def classified_elsewhere(self, parsed: list[Families | None], agents: list[Agent]) -> None:
+        """ua-parser's answers and the labels for the first len(agents) user agents, found
+        elsewhere (by a helper process: `AgentClassifier`)."""
+        self._parsed, self._agents = list(parsed), list(agents)
 
     def _classify_agents(self, agents: list[str]) -> None:
         self.parse_agents(agents)
         done = len(self._agents)
         self._agents.extend(classify_agents(agents[done:], self._parsed[done : len(agents)]))
+
+
+class AgentClassifier:
+    """User agents parsed as they come and labelled at the end (in a helper process)."""
+
+    def __init__(self) -> None:
+        load_agent_parser()
+        self.agents: list[str] = []
+        self.parsed: list[Families | None] = []
+
+    def take(self, agents: list[str]) -> None:
+        self.agents.extend(agents)
+        self.parsed.extend(map(parse_agent, agents))
+
+    def labels(self) -> tuple[list[Families | None], list[Agent]]:
+        return self.parsed, classify_agents(self.agents, self.parsed)
 
 
 def bot_reasons(

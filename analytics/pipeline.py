@@ -132,7 +132,8 @@ class Pipeline:
                     # ua-parser's matchers take half a second to build, in Rust that holds the
                     # interpreter: a helper process builds them beside the readers and parses
                     # the user agents this one tells it of as they come
-                    self._agent_parser = split.Helper(_agent_parsing, _parse_more, _all_parsed)
+                    labeller = classify.AgentClassifier
+                    self._agent_parser = split.Helper(labeller, labeller.take, labeller.labels)
                 elif options.count:
                     # the reading leaves the interpreter free often enough to build them
                     # meanwhile, and the user agents are parsed as they come
@@ -148,9 +149,9 @@ class Pipeline:
                         self._take_over(answer)
                 if self._agent_parser is not None:
                     self._tell_agents()
-                    parsed = self._agent_parser.result()
-                    if parsed is not None:  # else they are parsed here, at the end
-                        self.labeller.parsed_elsewhere(parsed)
+                    answer = self._agent_parser.result()
+                    if answer is not None:  # else they are parsed here, at the end
+                        self.labeller.classified_elsewhere(*answer)
             finally:
                 for child in self._children:
                     child.close()
@@ -382,20 +383,6 @@ def _gc_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-def _agent_parsing() -> list:
-    """In the helper: ua-parser's matchers built, and where its answers go."""
-    classify.load_agent_parser()
-    return []
-
-
-def _parse_more(parsed: list, agents: list[str]) -> None:
-    parsed.extend(map(classify.parse_agent, agents))
-
-
-def _all_parsed(parsed: list) -> list:
-    return parsed
 
 
 def _whole(sources: list[Source]) -> list[split.Segment]:

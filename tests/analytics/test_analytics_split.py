@@ -11,7 +11,7 @@ import signal
 import pandas as pd
 import pytest
 
-from analytics import analyse, count_days, pipeline, split
+from analytics import analyse, classify, count_days, pipeline, split
 from analytics.read import Source
 from analytics.sample import generate_log
 
@@ -146,10 +146,10 @@ def test_a_failed_agent_parser_leaves_the_parsing_to_the_parent(
 ):
     """The helper that parses the user agents dies or fails: the parent parses them itself."""
 
-    def failing(prepared, agents):
+    def failing(classifier, agents):
         if failure == "killed":
             os.kill(os.getpid(), signal.SIGKILL)
         raise MemoryError
 
-    monkeypatch.setattr(pipeline, "_parse_more", failing)
+    monkeypatch.setattr(classify.AgentClassifier, "take", failing)
     assert_same(read(logs, monkeypatch, 2), one_reader)
