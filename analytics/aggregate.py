@@ -24,7 +24,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics import split
 from analytics.classify import AgentLabels, ReferrerLabels
 from analytics.days import day_number, iso, today
 from analytics.distinct import encode_arrow, unique_ints
@@ -385,33 +384,25 @@ def visitor_counts(
     bot_keys = pd.Index(keys["visitor"][is_bot])  # a hash table: no sort of every event
     human = bot_keys.get_indexer(events.column("visitor")) < 0
     day = events.column("day")
-
-    def tables(days: list[int]) -> list[pd.DataFrame]:
+    # One batch at a time: two at once (on the second core) made finishing a long log a
+    # fifth faster, but its peak memory grew with the log.
+    for days in _day_batches(day[human]):
         chosen = human & np.isin(day, days)
         columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
-        return _pageview_tables(columns, names, labels)
-
-    # One batch at a time in each process (two at once made the peak memory grow with the
-    # log); the later half of the batches in a forked process when there is a second core.
-    parts = 2 if split.processes() > 1 and human.sum() >= PARALLEL_ROWS else 1
-    for found in split.map_halves(tables, _day_batches(day[human], parts)):
-        out.extend(found)
+        out.extend(_pageview_tables(columns, names, labels))
     return _as_counts(pd.concat(out, ignore_index=True))
 
 
 DAY_BATCH_ROWS = 400_000
-PARALLEL_ROWS = 100_000  # fewer pageviews are counted sooner than a process is forked
 
 
-def _day_batches(day: np.ndarray, parts: int = 1) -> list[list[int]]:
-    """Whole days in groups of about DAY_BATCH_ROWS pageviews (the tables' temporaries stay
-    small), and in at least `parts` groups of about equal size if there are the days."""
+def _day_batches(day: np.ndarray) -> list[list[int]]:
+    """Whole days in groups of about DAY_BATCH_ROWS pageviews: the tables' temporaries stay
+    small."""
     days, counts = np.unique(day, return_counts=True)
-    target = min(DAY_BATCH_ROWS, -(-int(counts.sum()) // parts))
     batches, current, size = [], [], 0
     for d, n in zip(days.tolist(), counts.tolist(), strict=True):
-        # a new group when this day would overflow it, or lie mostly beyond the target
-        if current and (size + n > DAY_BATCH_ROWS or size + n / 2 > target):
+        if current and size + n > DAY_BATCH_ROWS:
             batches.append(current)
             current, size = [], 0
         current.append(d)

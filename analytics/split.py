@@ -101,21 +101,6 @@ def _segments(sources: list[Source], a: tuple[int, int], b: tuple[int, int]) -> 
     return found
 
 
-def map_halves(func: Callable, items: list) -> list:
-    """[func(item) for item in items], the later half in a forked child (when there are two
-    items or more and `fork`); a child that fails leaves its half to this process."""
-    if len(items) < 2 or not hasattr(os, "fork"):
-        return [func(item) for item in items]
-    cut = (len(items) + 1) // 2
-    child = Child(lambda report: [func(item) for item in items[cut:]])
-    try:
-        first = [func(item) for item in items[:cut]]
-        rest = child.result()
-    finally:
-        child.close()
-    return first + (rest if rest is not None else [func(item) for item in items[cut:]])
-
-
 class Child:
     """A forked process running `work()`, whose picklable answer `result()` returns (None if
     it failed); `progress()` returns the bytes it reported read since the last call."""

@@ -8,11 +8,10 @@ import os
 import random
 import signal
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import aggregate, analyse, classify, count_days, pipeline, split
+from analytics import analyse, classify, count_days, pipeline, split
 from analytics.read import Source
 from analytics.sample import generate_log
 
@@ -154,40 +153,3 @@ def test_a_failed_agent_parser_leaves_the_parsing_to_the_parent(
 
     monkeypatch.setattr(classify.AgentClassifier, "take", failing)
     assert_same(read(logs, monkeypatch, 2), one_reader)
-
-
-@pytest.mark.parametrize("child", ["works", "killed"])
-def test_finishing_on_two_cores_counts_as_one_process(logs, monkeypatch, child):
-    """The later days' visits are counted in a forked process; one that dies leaves them
-    to the parent."""
-    monkeypatch.setattr(split, "MIN_PART_BYTES", 1 << 60)  # read in one process
-    monkeypatch.setattr(split, "processes", lambda: 2)
-    monkeypatch.setattr(aggregate, "PARALLEL_ROWS", 1 << 60)
-    single = analyse(logs)
-    parent, batches = os.getpid(), []
-    day_batches, tables = aggregate._day_batches, aggregate._pageview_tables
-
-    def counted_batches(*args):
-        batches.extend(day_batches(*args))
-        return batches
-
-    def dying(*args):
-        if child == "killed" and os.getpid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return tables(*args)
-
-    monkeypatch.setattr(aggregate, "_day_batches", counted_batches)
-    monkeypatch.setattr(aggregate, "_pageview_tables", dying)
-    monkeypatch.setattr(aggregate, "PARALLEL_ROWS", 1)
-    both = analyse(logs)
-    assert len(batches) == 2 and all(batches)
-    single.pop("generated"), both.pop("generated")
-    assert both == single
-
-
-def test_day_batches_are_whole_days_of_about_equal_size():
-    day = np.repeat(np.arange(7), [50, 60, 55, 50, 65, 40, 60])
-    assert aggregate._day_batches(day) == [list(range(7))]
-    halves = aggregate._day_batches(day, 2)
-    assert halves == [[0, 1, 2, 3], [4, 5, 6]]
-    assert aggregate._day_batches(np.zeros(10, int), 2) == [[0]]  # one day: one batch
