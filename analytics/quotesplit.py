@@ -106,10 +106,10 @@ def _six_quotes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.n
     quotes = np.flatnonzero(text == QUOTE) + first
     count = np.diff(np.searchsorted(quotes, offsets))
     candidate = count >= 6
+    raw = text.tobytes()  # a copy, then memchr: faster than comparing every byte in numpy
     for odd in (BACKSLASH, CR):  # an escaped quote; a carriage return but in a CRLF line end
-        hits = text == odd
-        if hits.any():  # rarely: the positions are only looked for then
-            found = np.flatnonzero(hits) + first
+        if raw.find(odd.to_bytes(1, "big")) >= 0:  # rarely: the positions are looked for then
+            found = np.flatnonzero(text == odd) + first
             line = np.searchsorted(offsets, found, side="right") - 1
             if odd == CR:
                 line = line[found != offsets[line + 1] - 2]
