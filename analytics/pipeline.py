@@ -1,8 +1,9 @@
 """read → anonymise → classify → aggregate, block by block: one pass over the logs.
 
 The next blocks are parsed in worker threads while the current one is anonymised, classified
-and counted (pyarrow's kernels release the GIL), so the regex and the per-value work overlap.
-Memory stays flat: a few blocks in flight plus small per-block partial counts.
+and counted (pyarrow's kernels release the GIL), so the regex and the per-value work overlap; a
+large log is read in stretches by one process per core (analytics.split). Memory stays flat: a
+few blocks in flight plus small per-block partial counts.
 """
 
 from __future__ import annotations
@@ -132,8 +133,10 @@ class Pipeline:
                     # ua-parser's matchers take half a second to build, in Rust that holds the
                     # interpreter: a helper process builds them beside the readers and parses
                     # the user agents this one tells it of as they come
-                    labeller = classify.AgentClassifier
-                    self._agent_parser = split.Helper(labeller, labeller.take, labeller.labels)
+                    classifier = classify.AgentClassifier
+                    self._agent_parser = split.Helper(
+                        classifier, classifier.take, classifier.labels
+                    )
                 elif options.count:
                     # the reading leaves the interpreter free often enough to build them
                     # meanwhile, and the user agents are parsed as they come

@@ -2,11 +2,12 @@
 
 Threads share one interpreter, and the per-value work (addresses, vocabularies, user agents) is
 Python that holds it; so plain log files are cut at line starts into one stretch per core, and
-forked children read, anonymise, classify and count the later stretches while the parent does
-the first. The parent then takes their partial counts over in order (pipeline.Pipeline.read),
-mapping their vocabulary codes onto its own, so every value, visitor key and event arrives in
-the order one reader would have met it and the results are one reader's. A child that fails
-leaves its stretch to the parent: nothing is lost, it only takes longer.
+forked children (`Child`) read, anonymise, classify and count the later stretches while the
+parent does the first. The parent then takes their partial counts over in order
+(pipeline.Pipeline.read), mapping their vocabulary codes onto its own, so every value, visitor
+key and event arrives in the order one reader would have met it and the results are one
+reader's. A `Helper` process does slow work the parent tells it of (ua-parser's). A child or
+helper that fails leaves its work to the parent: nothing is lost, it only takes longer.
 """
 
 from __future__ import annotations
@@ -51,14 +52,21 @@ def plan(sources: list[Source], parts: int | None = None) -> list[list[Segment]]
     per processor, of at least MIN_PART_BYTES); one stretch when they cannot be cut (stdin,
     gzip, no fork)."""
     whole = [[Segment(s) for s in sources]]
-    if not hasattr(os, "fork") or any(s.path is None or s.is_gzip for s in sources):
+    try:
+        return _cut(sources, parts) or whole
+    except OSError:  # unreadable or gone: reading it whole says so, as for any file
         return whole
+
+
+def _cut(sources: list[Source], parts: int | None) -> list[list[Segment]] | None:
+    if not hasattr(os, "fork") or any(s.path is None or s.is_gzip for s in sources):
+        return None
     sizes = [os.path.getsize(s.path) for s in sources]
     total = sum(sizes)
     if parts is None:
         parts = min(processes(), MAX_PROCESSES, total // MIN_PART_BYTES)
     if parts < 2 or not total:
-        return whole
+        return None
     # cut points as (source index, byte offset of a line start), in order
     cuts = [(0, 0)]
     for k in range(1, parts):

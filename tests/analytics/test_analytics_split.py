@@ -153,3 +153,23 @@ def test_a_failed_agent_parser_leaves_the_parsing_to_the_parent(
 
     monkeypatch.setattr(classify.AgentClassifier, "take", failing)
     assert_same(read(logs, monkeypatch, 2), one_reader)
+
+
+def test_a_log_gone_before_it_is_cut_is_reported_not_a_crash(tmp_path, monkeypatch):
+    """Rotated away between being named and being read: an error for it, the rest counted."""
+    monkeypatch.setattr(split, "MIN_PART_BYTES", 1)
+    monkeypatch.setattr(split, "processes", lambda: 2)
+    gone = tmp_path / "gone.log"
+    kept = tmp_path / "access.log"
+    kept.write_text(open_sample_lines(200))
+    sources = [Source(str(gone), gone), Source(str(kept), kept)]
+    assert split.plan(sources) == [[split.Segment(s) for s in sources]]
+    errors = []
+    counts = count_days([kept, gone], on_error=errors.append)
+    assert counts.lines == 200 and any("gone.log" in e for e in errors)
+
+
+def open_sample_lines(n: int) -> str:
+    buffer = io.StringIO()
+    generate_log(buffer, n, seed=1)
+    return buffer.getvalue()
