@@ -300,31 +300,31 @@ class Labeller:
         so that only the crawler list (one batch) is left for the end."""
         self._parsed.extend(parse_agent(ua) for ua in agents[len(self._parsed) :])
 
-    def classified_elsewhere(self, parsed: list[Families | None], agents: list[Agent]) -> None:
-        """ua-parser's answers and the labels for the first len(agents) user agents, found
-        elsewhere (by a helper process: `AgentClassifier`)."""
-        self._parsed, self._agents = list(parsed), list(agents)
+    def classified_elsewhere(self, agents: list[tuple]) -> None:
+        """The labels of the first len(agents) user agents (as `Agent` fields), found elsewhere
+        (by a helper process: `AgentClassifier`)."""
+        self._agents = [Agent(*fields) for fields in agents]
 
     def _classify_agents(self, agents: list[str]) -> None:
-        self.parse_agents(agents)
         done = len(self._agents)
-        self._agents.extend(classify_agents(agents[done:], self._parsed[done : len(agents)]))
+        if len(agents) > done:
+            self.parse_agents(agents)
+            self._agents.extend(classify_agents(agents[done:], self._parsed[done : len(agents)]))
 
 
 class AgentClassifier:
-    """User agents parsed as they come and labelled at the end (in a helper process)."""
+    """User agents parsed and labelled as they come (in a helper process)."""
 
     def __init__(self) -> None:
         load_agent_parser()
-        self.agents: list[str] = []
-        self.parsed: list[Families | None] = []
+        self.labelled: list[tuple] = []  # Agent fields: plain tuples pass between processes fast
 
     def take(self, agents: list[str]) -> None:
-        self.agents.extend(agents)
-        self.parsed.extend(map(parse_agent, agents))
+        for agent in classify_agents(agents):
+            self.labelled.append((agent.bot, agent.browser, agent.os, agent.device))
 
-    def labels(self) -> tuple[list[Families | None], list[Agent]]:
-        return self.parsed, classify_agents(self.agents, self.parsed)
+    def labels(self) -> list[tuple]:
+        return self.labelled
 
 
 def bot_reasons(

@@ -154,7 +154,7 @@ class Pipeline:
                     self._tell_agents()
                     answer = self._agent_parser.result()
                     if answer is not None:  # else they are parsed here, at the end
-                        self.labeller.classified_elsewhere(*answer)
+                        self.labeller.classified_elsewhere(answer)
             finally:
                 for child in self._children:
                     child.close()
