@@ -106,9 +106,12 @@ class Vocabulary:
 
 
 def _values_and_codes(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Values (perhaps repeated, perhaps null) and each row's index into them."""
-    if pa.types.is_dictionary(column.type) and not column.indices.null_count:
-        return column.dictionary, column.indices.to_numpy(zero_copy_only=False)
+    """Values (perhaps repeated, perhaps null) and each row's index into them: a dictionary
+    column's own (the paths of a block's distinct request lines), else its distinct values."""
+    if pa.types.is_dictionary(column.type):
+        if not column.indices.null_count:
+            return column.dictionary, column.indices.to_numpy(zero_copy_only=False)
+        column = column.cast(column.type.value_type)
     return encode_arrow(column)
 
 

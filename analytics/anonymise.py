@@ -158,7 +158,7 @@ class Anonymiser:
         digests = np.empty(len(unique), np.uint64)
         starts = np.flatnonzero(np.diff(days)) + 1  # `unique` is sorted: one run per day
         for run in np.split(np.arange(len(unique)), starts):
-            key = sip_key(self.day_keys.key(int(days[run[0]])))
+            key = _sip_key(self.day_keys.key(int(days[run[0]])))
             digests[run] = pd.util.hash_array(strings[which[run]], hash_key=key, categorize=False)
         return digests[inverse.reshape(-1)]
 
@@ -207,7 +207,7 @@ def _truncated_in(token: str, truncate) -> str:
     return MASKED
 
 
-def sip_key(day_key: bytes) -> str:
+def _sip_key(day_key: bytes) -> str:
     """The SipHash key of a day key, as pandas takes it: 16 characters that are 16 UTF-8 bytes
     (7 bits of each of the first 16 key bytes: 112 bits)."""
     return "".join(chr(b & 0x7F) for b in day_key[:16])

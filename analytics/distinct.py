@@ -20,11 +20,6 @@ def encode_arrow(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """`encode`, the distinct values as an Arrow array."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    if pa.types.is_dictionary(column.type) and not column.indices.null_count:
-        # codes into values that may repeat (the paths of distinct request lines): the
-        # values are made distinct first, so each is looked at once
-        values, codes = encode_arrow(column.dictionary)
-        return values, codes[column.indices.to_numpy(zero_copy_only=False)]
     encoded = pc.dictionary_encode(column, null_encoding="encode")
     return encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False)
 
