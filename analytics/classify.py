@@ -313,18 +313,35 @@ class Labeller:
 
 
 class AgentClassifier:
-    """User agents parsed and labelled as they come (in a helper process)."""
+    """User agents parsed as they come and labelled (in a helper process).
+
+    The crawler list runs over many agents at once (RE2 compiles its 1,500 patterns anew at
+    each call, 30 ms): over those waiting once BATCH of them have come, and at the end.
+    """
+
+    BATCH = 2000
 
     def __init__(self) -> None:
         load_agent_parser()
         self.labelled: list[tuple] = []  # Agent fields: plain tuples pass between processes fast
+        self._waiting: list[str] = []
+        self._parsed: list = []
 
     def take(self, agents: list[str]) -> None:
-        for agent in classify_agents(agents):
-            self.labelled.append((agent.bot, agent.browser, agent.os, agent.device))
+        self._waiting.extend(agents)
+        self._parsed.extend(map(parse_agent, agents))
+        if len(self._waiting) >= self.BATCH:
+            self._label_waiting()
 
     def labels(self) -> list[tuple]:
+        self._label_waiting()
         return self.labelled
+
+    def _label_waiting(self) -> None:
+        if self._waiting:
+            for agent in classify_agents(self._waiting, self._parsed):
+                self.labelled.append((agent.bot, agent.browser, agent.os, agent.device))
+            self._waiting, self._parsed = [], []
 
 
 def bot_reasons(

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from analytics import sample
 from analytics.classify import (
+    AgentClassifier,
     classify_agent,
+    classify_agents,
     is_page,
     is_probe,
     listed_crawlers,
@@ -75,6 +77,19 @@ def test_the_crawler_list_answers_as_crawlerdetect_does():
     expected = [detector.get_matches() if detector.is_crawler(ua) else None for ua in agents]
     assert listed_crawlers(agents) == expected
     assert sum(e is not None for e in expected) > 2500
+
+
+def test_agents_told_in_batches_get_the_labels_of_one_pass(monkeypatch):
+    """The helper's classifier labels what it is told in any batches (a batch below its
+    size, one across it, the rest at the end) as one pass over all of them would."""
+    monkeypatch.setattr(AgentClassifier, "BATCH", 50)
+    agents = _agents_for_every_pattern()[:400]
+    classifier = AgentClassifier()
+    for start, end in ((0, 10), (10, 70), (70, 120), (120, 400)):
+        classifier.take(agents[start:end])
+    labels = classifier.labels()
+    assert labels == [(a.bot, a.browser, a.os, a.device) for a in classify_agents(agents)]
+    assert sum(bot is not None for bot, *_ in labels) > 300
 
 
 def test_browser_os_device(agents):
