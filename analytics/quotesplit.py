@@ -11,7 +11,8 @@ tests/analytics/test_analytics_quotesplit.py holds both to the same answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import astuple, dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -29,11 +30,8 @@ HEAD = " - - [00/Aaa/0000:00:00:00 +0000] "
 HEAD_START = -len(HEAD)
 TIME_START = HEAD.index("[") + 1 + HEAD_START  # from the request's quote
 TIME_IN_HEAD = slice(TIME_START - HEAD_START, TIME_START - HEAD_START + times.LENGTH)
-HEAD_DIGITS = [i for i, c in enumerate(HEAD) if c == "0"]
 HEAD_LETTERS = [i for i, c in enumerate(HEAD) if c == "A" or c == "a"]
 HEAD_SIGN = HEAD.index("+")
-HEAD_LITERALS = [i for i, c in enumerate(HEAD) if c in " -[/:]" and i != HEAD_SIGN]
-HEAD_VALUES = np.array([ord(HEAD[i]) for i in HEAD_LITERALS], np.uint8)
 MAX_BYTES_DIGITS = 18  # body sizes up to an exabyte; a longer field takes the regex
 
 
@@ -42,16 +40,21 @@ def applies(fmt: LogFormat) -> bool:
 
 
 def parse(
-    lines: pa.Array, fmt: LogFormat, regex: Callable
+    lines: pa.Array,
+    fmt: LogFormat,
+    regex: Callable,
+    fields: Collection[str] | None = None,
+    raw: bytes | bytearray | None = None,
 ) -> tuple[np.ndarray, dict[str, pa.Array], tuple[np.ndarray, np.ndarray]]:
     """Which lines the format's regex matches, its fields for those lines, and their times (UTC
     seconds and zone offsets, as `times` has them); `regex(lines, fmt)` does the same for the
-    lines that cannot be split."""
+    lines that cannot be split. Only `fields` are copied out, if given (the time is read in
+    place); `raw`, the lines' bytes if at hand, saves a copy of them."""
     offsets, data, buffer = _buffers(lines)
     starts, ends = offsets[:-1], offsets[1:]
-    rows, quotes = _six_quotes(data, offsets)
+    rows, quotes = _six_quotes(data, offsets, raw)
     fast = np.zeros(len(lines), bool)
-    keep, head = _well_formed(data, starts[rows], ends[rows], quotes)
+    keep, head = _well_formed(data, starts[rows], quotes)
     rows, quotes, head = rows[keep], quotes[keep], head[keep]
     ip = _fields(buffer, starts[rows], quotes[:, 0] + HEAD_START)
     spaced = pc.match_substring(ip, " ").to_numpy(zero_copy_only=False)
@@ -64,16 +67,19 @@ def parse(
     q0, q1, q2, q3, q4, q5 = quotes.T
     line_end = ends[rows] - 1  # before the newline, and before a carriage return ahead of it
     line_end -= data[line_end - 1] == CR
-    columns = {
-        "ip": ip,
-        "time": _fields(buffer, q0 + TIME_START, q0 + TIME_START + times.LENGTH),
-        "request": _fields(buffer, q0 + 1, q1),
-        "status": _fields(buffer, q1 + 2, q1 + 5),
-        "bytes": _fields(buffer, q1 + 6, q2 - 1),
-        "referrer": _fields(buffer, q2 + 1, q3),
-        "ua": _fields(buffer, q4 + 1, q5),
-        "rest": _fields(buffer, q5 + 1, line_end),
+    spans = {
+        "time": (q0 + TIME_START, q0 + TIME_START + times.LENGTH),
+        "request": (q0 + 1, q1),
+        "status": (q1 + 2, q1 + 5),
+        "bytes": (q1 + 6, q2 - 1),
+        "referrer": (q2 + 1, q3),
+        "ua": (q4 + 1, q5),
+        "rest": (q5 + 1, line_end),
     }
+    columns = {"ip": ip}
+    for name, (start, end) in spans.items():
+        if fields is None or name in fields:
+            columns[name] = _fields(buffer, start, end)
     if fast.all():
         return fast, columns, (utc, offset)
     slow = ~fast
@@ -98,7 +104,9 @@ def _buffers(lines: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Buffer]:
     return offsets.astype(np.int64), np.frombuffer(data_buffer, np.uint8), data_buffer
 
 
-def _six_quotes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _six_quotes(
+    data: np.ndarray, offsets: np.ndarray, raw: bytes | bytearray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """The lines with at least six quotes, no backslash and no carriage return (but before
     their newline), and the positions of their first six quotes (one row of six per line)."""
     first, last = int(offsets[0]), int(offsets[-1])
@@ -106,7 +114,8 @@ def _six_quotes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.n
     quotes = np.flatnonzero(text == QUOTE) + first
     count = np.diff(np.searchsorted(quotes, offsets))
     candidate = count >= 6
-    raw = text.tobytes()  # a copy, then memchr: faster than comparing every byte in numpy
+    if raw is None:
+        raw = text.tobytes()  # a copy, then memchr: faster than comparing every byte in numpy
     for odd in (BACKSLASH, CR):  # an escaped quote; a carriage return but in a CRLF line end
         if raw.find(odd.to_bytes(1, "big")) >= 0:  # rarely: the positions are looked for then
             found = np.flatnonzero(text == odd) + first
@@ -120,58 +129,92 @@ def _six_quotes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _well_formed(
-    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, quotes: np.ndarray
+    data: np.ndarray, starts: np.ndarray, quotes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Whether the bytes around each line's quotes are what the combined regex asks for, and
     the 34 bytes before the request (the time is among them)."""
-    long_enough = quotes[:, 0] + HEAD_START >= starts  # else the bytes read are not its
-    ok = np.zeros(len(starts), bool)
-    head = np.zeros((len(starts), -HEAD_START), np.uint8)
-    head[long_enough] = _windows(data, quotes[long_enough, 0] + HEAD_START, -HEAD_START)
-    ok[long_enough] = _bytes_around_quotes(data, quotes[long_enough], head[long_enough])
-    return ok, head
-
-
-def _bytes_around_quotes(data: np.ndarray, quotes: np.ndarray, head: np.ndarray) -> np.ndarray:
-    """`head`: the 34 bytes before the request's quote, one row per line."""
     _, q1, q2, q3, q4, _ = quotes.T
-    ok = (head[:, HEAD_LITERALS] == HEAD_VALUES).all(axis=1)
-    ok &= (head[:, HEAD_DIGITS] - ord("0") <= 9).all(axis=1)  # uint8: below "0" wraps round
+    words = _words(data, quotes[:, 0] + HEAD_START, len(_HEAD_CHECK.must))
+    head = words.view(np.uint8)[:, :-HEAD_START]
+    ok = quotes[:, 0] + HEAD_START >= starts  # else the bytes read are not its
+    ok &= _HEAD_CHECK.passes(words)
     ok &= ((head[:, HEAD_LETTERS] | 0x20) - ord("a") <= 25).all(axis=1)
     sign = head[:, HEAD_SIGN]
     ok &= (sign == ord("+")) | (sign == ord("-"))
     # `" 200 1234 "` or `" 200 - "` between the request and the referrer
-    status = _windows(data, q1 + 1, 5 + MAX_BYTES_DIGITS)
-    ok &= (status[:, [0, 4]] == SPACE).all(axis=1) & (status[:, 1:4] - ord("0") <= 9).all(axis=1)
-    ok &= (data[q2 - 1] == SPACE) & _is_size(status[:, 5:], q2 - 1 - (q1 + 6))
+    status = _words(data, q1 + 1, 3)
+    size = np.clip(q2 - q1 - 7, 0, MAX_BYTES_DIGITS)  # the length of `1234`
+    ok &= (size == q2 - q1 - 7) & _STATUS_CHECK[size].passes(status)
+    dash = status.view(np.uint8)[:, 5] == ord("-")
+    ok &= (size > 1) | (size == 1) & (dash | _IS_DIGIT[status.view(np.uint8)[:, 5]])
     # `" "` between the referrer and the user agent
     ok &= (q4 == q3 + 2) & (data[q3 + 1] == SPACE)
-    return ok
+    return ok, head
 
 
-def _is_size(window: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Whether the first `length` bytes of each row of `window` are `-` or digits."""
-    inside = np.arange(window.shape[1]) < length[:, None]
-    digits = ((window - ord("0") <= 9) | ~inside).all(axis=1)
-    dash = (length == 1) & (window[:, 0] == ord("-"))
-    return ((length >= 1) & (length <= window.shape[1]) & digits) | dash
+@dataclass(frozen=True)
+class _Check:
+    """What a window of bytes must hold, 8 bytes at a time (uint64 words, little-endian): its
+    literal bytes, and digits where its template has `0` (high nibble 3, low nibble at most 9:
+    adding 6 to it does not carry into bit 4). Other characters of the template are not looked
+    at. Several checks stacked (`stack`) are chosen per row by indexing."""
+
+    must: np.ndarray  # the bits that must equal `value`
+    value: np.ndarray
+    low: np.ndarray  # the digits' low nibbles
+    six: np.ndarray
+    carry: np.ndarray
+
+    @classmethod
+    def of(cls, template: str, words: int) -> _Check:
+        padded = template.encode().ljust(8 * words, b"?")
+        parts = [bytearray(len(padded)) for _ in range(5)]  # must, value, low, six, carry
+        for i, c in enumerate(padded):
+            if c == ord("0"):
+                for part, byte in zip(parts, (0xF0, 0x30, 0x0F, 0x06, 0x10), strict=True):
+                    part[i] = byte
+            elif c in LITERALS:
+                parts[0][i], parts[1][i] = 0xFF, c
+        return cls(*(np.frombuffer(bytes(p), "<u8").astype(np.uint64) for p in parts))
+
+    @classmethod
+    def stack(cls, checks: list[_Check]) -> _Check:
+        return cls(*(np.stack(arrays) for arrays in zip(*map(astuple, checks), strict=True)))
+
+    def __getitem__(self, rows: np.ndarray) -> _Check:
+        return _Check(*(array[rows] for array in astuple(self)))
+
+    def passes(self, words: np.ndarray) -> np.ndarray:
+        """Per row of `words` (n × the template's words): whether its bytes fit."""
+        fits = (words & self.must) == self.value
+        fits &= ((words & self.low) + self.six) & self.carry == 0
+        return fits.all(axis=-1)
 
 
-def _windows(data: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
-    """data[s : s + width] for each s, as the rows of a uint8 array; read eight bytes at a time
-    through an overlapping uint64 view of the data (a gather per eight bytes, not per byte)."""
-    words = -(-width // 8)
-    rows = np.empty((len(starts), words * 8), np.uint8)
+LITERALS = b" -[/:]"
+# The letters and the zone's sign are looked at apart.
+_HEAD_CHECK = _Check.of(HEAD.replace("+", "?").replace("A", "?").replace("a", "?"), 5)
+# ` 200 ` and a size of n digits and a space, 24 bytes from the space before the status, by n
+# (n = 1: `-` or a digit, looked at apart)
+_STATUS_CHECK = _Check.stack(
+    [_Check.of(" 000 " + ("?" if n == 1 else "0" * n) + " ", 3) for n in range(19)]
+)
+_IS_DIGIT = np.array([chr(b).isdigit() and b < 128 for b in range(256)])
+
+
+def _words(data: np.ndarray, starts: np.ndarray, words: int) -> np.ndarray:
+    """data[s : s + 8 * words] for each s, as rows of little-endian uint64 words: read through an
+    overlapping view of the data (a gather per eight bytes, not per byte)."""
+    rows = np.empty((len(starts), words), "<u8")
     inside = starts <= len(data) - words * 8
     if inside.any():
-        view = np.ndarray((len(data) - 7,), np.uint64, buffer=data, strides=(1,))
-        gathered = view[starts[inside][:, None] + 8 * np.arange(words)]
-        rows[inside] = gathered.view(np.uint8).reshape(-1, words * 8)
+        view = np.ndarray((len(data) - 7,), "<u8", buffer=data, strides=(1,))
+        rows[inside] = view[starts[inside][:, None] + 8 * np.arange(words)]
     near_end = ~inside  # at most the last lines of the data: byte by byte, clipped
     if near_end.any():
         at = np.minimum(starts[near_end][:, None] + np.arange(words * 8), len(data) - 1)
-        rows[near_end] = data[at]
-    return rows[:, :width]
+        rows[near_end] = data[at].view("<u8")
+    return rows
 
 
 def _fields(buffer: pa.Buffer, starts: np.ndarray, ends: np.ndarray) -> pa.Array:

@@ -12,7 +12,7 @@ import io
 import os
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,10 +216,18 @@ def _split(block: bytes) -> pa.Array:
     return array
 
 
-def parse_lines(lines: pa.Array, fmt: LogFormat) -> Parsed:
-    """Parse a block with the format's regex; times become local day/hour and UTC seconds."""
+def parse_lines(
+    lines: pa.Array,
+    fmt: LogFormat,
+    fields: Collection[str] | None = None,
+    raw: bytes | bytearray | None = None,
+) -> Parsed:
+    """Parse a block with the format's regex; times become local day/hour and UTC seconds.
+
+    `fields`: the columns wanted, if not all (the combined format then leaves the others out);
+    `raw`: the lines' bytes, if at hand."""
     if quotesplit.applies(fmt):
-        ok, columns, (ts, offset) = quotesplit.parse(lines, fmt, _extract)
+        ok, columns, (ts, offset) = quotesplit.parse(lines, fmt, _extract, fields, raw)
     else:
         ok, columns = _extract(lines, fmt)
         if "time" in columns:

@@ -101,3 +101,20 @@ def test_quote_in_user_field_and_escapes_take_the_regex_path(line):
         line(ua="Mozilla/5.0"),
     ]
     compare("".join(tricky))
+
+
+def test_every_size_length_and_every_wrong_character_in_it():
+    """The size is checked eight bytes at a time, with a mask per length: lengths 0 to 20,
+    each with any one character a non-digit (bytes just below and above the digits too)."""
+    sizes = ["-", "--", "0-"]
+    for n in range(21):
+        digits = "1234567890" * 2 + "1"
+        sizes.append(digits[:n])
+        sizes += [digits[:i] + c + digits[i + 1 : n] for i in range(n) for c in "/:a -"]
+    status = ["200", "20:", "/00", "2 0", "2000", "20"]
+    lines = [
+        f'192.0.2.1 - - [21/Oct/2026:10:00:00 +0200] "GET / HTTP/1.1" {s} {size} "-" "UA"\n'
+        for size in sizes
+        for s in status
+    ]
+    compare("".join(lines))
