@@ -779,10 +779,13 @@ def _previous(counts: pd.DataFrame, start: int, end: int) -> dict | None:
 
 
 def _tables(period: pd.DataFrame) -> dict:
+    # one grouping for all tables, then each table's rows: not a pass over the period per table
+    summed = period.groupby(["table", "key"])[["count", "visitors"]].sum()
+    per_table = {name: rows.droplevel(0) for name, rows in summed.groupby(level=0)}
+    empty = summed.iloc[:0].droplevel(0)
     tables = {}
     for name, counts in TABLE_COUNTS.items():
-        rows = period[period["table"] == name]
-        grouped = rows.groupby("key")[["count", "visitors"]].sum()
+        grouped = per_table.get(name, empty)
         if name == "hours":
             hours = [f"{h:02d}" for h in range(24)]
             grouped = grouped.reindex(hours, fill_value=0)
@@ -797,7 +800,7 @@ def _tables(period: pd.DataFrame) -> dict:
             result.append(item)
         tables[name] = {"counts": counts, "rows": result}
     for name, base in CONVERSION_BASES.items():
-        rows = period[period["table"] == base].groupby("key")["count"].sum()
+        rows = per_table.get(base, empty)["count"]
         for item in tables[name]["rows"]:
             item["visits"] = int(rows.get(item["key"], 0))
     return tables
