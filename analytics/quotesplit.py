@@ -12,7 +12,6 @@ tests/analytics/test_analytics_quotesplit.py holds both to the same answers.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import astuple, dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -124,8 +123,10 @@ def _six_quotes(
                 line = line[found != offsets[line + 1] - 2]
             candidate[line] = False
     rows = np.flatnonzero(candidate)
-    head = np.searchsorted(quotes, offsets[rows])
-    return rows, quotes[head[:, None] + np.arange(6)]
+    first_quote = np.searchsorted(quotes, offsets[rows])
+    # each line's six quotes as one record of an overlapping view (one copy per line)
+    sixes = np.ndarray((max(len(quotes) - 5, 0),), (np.void, 48), buffer=quotes, strides=(8,))
+    return rows, sixes[first_quote].view(np.int64).reshape(-1, 6)
 
 
 def _well_formed(
@@ -134,7 +135,7 @@ def _well_formed(
     """Whether the bytes around each line's quotes are what the combined regex asks for, and
     the 34 bytes before the request (the time is among them)."""
     _, q1, q2, q3, q4, _ = quotes.T
-    words = _words(data, quotes[:, 0] + HEAD_START, len(_HEAD_CHECK.must))
+    words = _words(data, quotes[:, 0] + HEAD_START, _HEAD_CHECK.masks.shape[-1])
     head = words.view(np.uint8)[:, :-HEAD_START]
     ok = quotes[:, 0] + HEAD_START >= starts  # else the bytes read are not its
     ok &= _HEAD_CHECK.passes(words)
@@ -152,42 +153,41 @@ def _well_formed(
     return ok, head
 
 
-@dataclass(frozen=True)
 class _Check:
     """What a window of bytes must hold, 8 bytes at a time (uint64 words, little-endian): its
     literal bytes, and digits where its template has `0` (high nibble 3, low nibble at most 9:
     adding 6 to it does not carry into bit 4). Other characters of the template are not looked
     at. Several checks stacked (`stack`) are chosen per row by indexing."""
 
-    must: np.ndarray  # the bits that must equal `value`
-    value: np.ndarray
-    low: np.ndarray  # the digits' low nibbles
-    six: np.ndarray
-    carry: np.ndarray
+    def __init__(self, masks: np.ndarray) -> None:
+        # (..., 5, words): the bits that must be set as in the next; the digits' low nibbles,
+        # 6 for each, and the bit a carry would set
+        self.masks = masks
 
     @classmethod
     def of(cls, template: str, words: int) -> _Check:
         padded = template.encode().ljust(8 * words, b"?")
-        parts = [bytearray(len(padded)) for _ in range(5)]  # must, value, low, six, carry
+        parts = [bytearray(len(padded)) for _ in range(5)]
         for i, c in enumerate(padded):
             if c == ord("0"):
                 for part, byte in zip(parts, (0xF0, 0x30, 0x0F, 0x06, 0x10), strict=True):
                     part[i] = byte
             elif c in LITERALS:
                 parts[0][i], parts[1][i] = 0xFF, c
-        return cls(*(np.frombuffer(bytes(p), "<u8").astype(np.uint64) for p in parts))
+        return cls(np.stack([np.frombuffer(bytes(p), "<u8").astype(np.uint64) for p in parts]))
 
     @classmethod
     def stack(cls, checks: list[_Check]) -> _Check:
-        return cls(*(np.stack(arrays) for arrays in zip(*map(astuple, checks), strict=True)))
+        return cls(np.stack([check.masks for check in checks]))
 
     def __getitem__(self, rows: np.ndarray) -> _Check:
-        return _Check(*(array[rows] for array in astuple(self)))
+        return _Check(self.masks[rows])
 
     def passes(self, words: np.ndarray) -> np.ndarray:
         """Per row of `words` (n × the template's words): whether its bytes fit."""
-        fits = (words & self.must) == self.value
-        fits &= ((words & self.low) + self.six) & self.carry == 0
+        must, value, low, six, carry = (self.masks[..., i, :] for i in range(5))
+        fits = (words & must) == value
+        fits &= ((words & low) + six) & carry == 0
         return fits.all(axis=-1)
 
 
@@ -203,16 +203,17 @@ _IS_DIGIT = np.array([chr(b).isdigit() and b < 128 for b in range(256)])
 
 
 def _words(data: np.ndarray, starts: np.ndarray, words: int) -> np.ndarray:
-    """data[s : s + 8 * words] for each s, as rows of little-endian uint64 words: read through an
-    overlapping view of the data (a gather per eight bytes, not per byte)."""
+    """data[s : s + 8 * words] for each s, as rows of little-endian uint64 words: gathered as
+    one record per row from an overlapping view of the data (a copy per row, not per byte)."""
+    width = 8 * words
     rows = np.empty((len(starts), words), "<u8")
-    inside = starts <= len(data) - words * 8
+    inside = (starts >= 0) & (starts <= len(data) - width)
     if inside.any():
-        view = np.ndarray((len(data) - 7,), "<u8", buffer=data, strides=(1,))
-        rows[inside] = view[starts[inside][:, None] + 8 * np.arange(words)]
-    near_end = ~inside  # at most the last lines of the data: byte by byte, clipped
+        records = np.ndarray((len(data) - width + 1,), (np.void, width), buffer=data, strides=(1,))
+        rows[inside] = records[starts[inside]].view("<u8").reshape(-1, words)
+    near_end = ~inside  # at most the first and last lines of the data: byte by byte, clipped
     if near_end.any():
-        at = np.minimum(starts[near_end][:, None] + np.arange(words * 8), len(data) - 1)
+        at = np.clip(starts[near_end][:, None] + np.arange(width), 0, len(data) - 1)
         rows[near_end] = data[at].view("<u8")
     return rows
 
