@@ -139,7 +139,8 @@ def _well_formed(
     head = words.view(np.uint8)[:, :-HEAD_START]
     ok = quotes[:, 0] + HEAD_START >= starts  # else the bytes read are not its
     ok &= _HEAD_CHECK.passes(words)
-    ok &= ((head[:, HEAD_LETTERS] | 0x20) - ord("a") <= 25).all(axis=1)
+    for letter in HEAD_LETTERS:
+        ok &= (head[:, letter] | 0x20) - ord("a") <= 25  # uint8: below "a" wraps round
     sign = head[:, HEAD_SIGN]
     ok &= (sign == ord("+")) | (sign == ord("-"))
     # `" 200 1234 "` or `" 200 - "` between the request and the referrer
@@ -186,9 +187,12 @@ class _Check:
     def passes(self, words: np.ndarray) -> np.ndarray:
         """Per row of `words` (n × the template's words): whether its bytes fit."""
         must, value, low, six, carry = (self.masks[..., i, :] for i in range(5))
-        fits = (words & must) == value
-        fits &= ((words & low) + six) & carry == 0
-        return fits.all(axis=-1)
+        wrong = ((words & must) ^ value) | (((words & low) + six) & carry)
+        # or-ed word by word: numpy reduces a short last axis a row at a time
+        anywhere = wrong[:, 0].copy()
+        for word in range(1, wrong.shape[1]):
+            anywhere |= wrong[:, word]
+        return anywhere == 0
 
 
 LITERALS = b" -[/:]"
