@@ -379,9 +379,13 @@ def visitor_counts(
             "bot": bot_reason[is_bot],
         }
     )
+    by_bot = bots.groupby(["day", "bot"])["requests"].sum()
+    by_day = bots.groupby("day")["requests"].sum()
     out = [
-        _rows(bots.groupby(["day", "bot"])["requests"].sum(), "bots"),
-        _totals(bots.groupby("day")["requests"].sum(), "bots"),
+        _table_rows(
+            by_bot.index.get_level_values(0), "bots", by_bot.index.get_level_values(1), by_bot
+        ),
+        _day_rows(by_day.index, "bots", by_day),
     ]
     # Visitor keys come from a different random key every day, so the key alone is enough.
     bot_keys = pd.Index(keys["visitor"][is_bot])  # a hash table: no sort of every event
@@ -393,7 +397,7 @@ def visitor_counts(
         chosen = human & np.isin(day, days)
         columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
         out.extend(_pageview_tables(columns, names, labels))
-    return _as_counts(pd.concat(out, ignore_index=True))
+    return _as_counts(_frame(out))
 
 
 DAY_BATCH_ROWS = 400_000
@@ -413,7 +417,7 @@ def _day_batches(day: np.ndarray) -> list[list[int]]:
     return [*batches, current] if current else batches
 
 
-def _pageview_tables(ev: dict, names: dict[str, Vocabulary], labels: Labels) -> list[pd.DataFrame]:
+def _pageview_tables(ev: dict, names: dict[str, Vocabulary], labels: Labels) -> list[dict]:
     """Visits (30 minutes idle ends one) and every pageview-based table, with numpy and codes."""
     sent = ev.pop("kind") == FORM_SENT
     posts = {c: ev[c][sent] for c in ("visitor", "ts")}
@@ -425,11 +429,11 @@ def _pageview_tables(ev: dict, names: dict[str, Vocabulary], labels: Labels) -> 
     vid_day = views["day"][views["new_visitor"]]
     decode_path = names["path"].decode
     out = [
-        _totals(_per_day(views["day"], days), "pageviews", days),
-        _totals(_per_day(vid_day, days), "visitors", days),
-        _totals(_per_day(visits["day"], days), "visits", days),
-        _totals(_per_day(visits["day"], days, visits["pages"] == 1), "bounces", days),
-        _totals(_per_day(visits["day"], days, visits["seconds"]), "visit_seconds", days),
+        _day_rows(days, "pageviews", _per_day(views["day"], days)),
+        _day_rows(days, "visitors", _per_day(vid_day, days)),
+        _day_rows(days, "visits", _per_day(visits["day"], days)),
+        _day_rows(days, "bounces", _per_day(visits["day"], days, visits["pages"] == 1)),
+        _day_rows(days, "visit_seconds", _per_day(visits["day"], days, visits["seconds"])),
         _counted(views, "path", "pages", decode_path, vid_day),
         _counted(visits, "entry", "entry_pages", decode_path),
         _counted(visits, "exit", "exit_pages", decode_path),
@@ -530,7 +534,7 @@ def _requests_per_visit(visit_visitor, visit_start, post_visitor, post_ts) -> np
 
 def _conversion_tables(
     visits: dict, days: np.ndarray, names: dict[str, Vocabulary], referrer: ReferrerLabels
-) -> list[pd.DataFrame]:
+) -> list[dict]:
     """The funnel per day (visits that saw the form, that sent it) and requests per source."""
     sent = visits["requests"] > 0
     # A visit's source: its campaign, else its referrer's group name, else direct; one label
@@ -548,9 +552,9 @@ def _conversion_tables(
     by_entry = {"day": visits["day"], "entry": visits["entry"]}
     label = np.array(list(labels), dtype=object)
     return [
-        _totals(_per_day(visits["day"], days, visits["saw_form"] | sent), "form_visits", days),
-        _totals(_per_day(visits["day"], days, sent), "conversions", days),
-        _totals(_per_day(visits["day"], days, visits["requests"]), "conversion_requests", days),
+        _day_rows(days, "form_visits", _per_day(visits["day"], days, visits["saw_form"] | sent)),
+        _day_rows(days, "conversions", _per_day(visits["day"], days, sent)),
+        _day_rows(days, "conversion_requests", _per_day(visits["day"], days, visits["requests"])),
         _counted(by_source, "source", "sources", lambda c: label[c]),
         _counted(_only(by_source, sent), "source", "conversion_sources", lambda c: label[c]),
         _counted(_only(by_entry, sent), "entry", "conversion_entry_pages", names["path"].decode),
@@ -568,7 +572,7 @@ def _per_day(day: np.ndarray, days: np.ndarray, weights=None) -> np.ndarray:
 
 def _counted(
     rows: dict, column: str, table: str, decode, vid_day=None, per_visitor: bool = False
-) -> pd.DataFrame:
+) -> dict:
     """Rows per (day, label), and distinct visitors when `vid_day` (day of each visitor, rows in
     the order of their visitor number `vid`) is given.
 
@@ -578,9 +582,8 @@ def _counted(
     its first visit (`new_visitor`) counts it.
     """
     code = rows[column].astype(np.int64)
-    columns = ["count", "visitors"] if vid_day is not None else ["count"]
     if not len(code):
-        return pd.DataFrame({"day": [], "key": [], **{c: [] for c in columns}, "table": table})
+        return _table_rows(np.zeros(0, np.int64), table, np.zeros(0, object), np.zeros(0, np.int64))
     low = int(code.min())
     present = unique_ints(code)
     label_ids, names = pd.factorize(np.asarray(decode(present), dtype=object))
@@ -609,30 +612,30 @@ def _counted(
         per = (day_of_pair - first) * width + label_sorted[new_pair]
         tally["visitors"] = np.bincount(per, minlength=size)
     at = np.flatnonzero(tally["count"])
-    return pd.DataFrame(
-        {
-            "day": at // width + first,
-            "key": np.asarray(names, dtype=object)[at % width],
-            **{c: tally[c][at] for c in columns},
-            "table": table,
-        }
-    )
+    visitors = tally["visitors"][at] if "visitors" in tally else None
+    keys = np.asarray(names, dtype=object)[at % width]
+    return _table_rows(at // width + first, table, keys, tally["count"][at], visitors)
 
 
-def _rows(series: pd.Series, table: str, key=str) -> pd.DataFrame:
-    frame = series.rename("count").reset_index()
-    frame.columns = ["day", "key", "count"]
-    frame["key"] = frame["key"].map(key)
-    return frame.assign(table=table)
+def _table_rows(day, table: str, key, count, visitors=None) -> dict:
+    """Counts rows of one table, as columns (a frame is made once, of all of them)."""
+    count = np.asarray(count, np.int64)
+    return {
+        "day": np.asarray(day, np.int64),
+        "table": np.full(len(count), table, object),
+        "key": np.asarray(key, object),
+        "count": count,
+        "visitors": np.zeros(len(count), np.int64) if visitors is None else visitors,
+    }
 
 
-def _totals(series, name: str, days=None) -> pd.DataFrame:
-    """Per-day totals from a Series indexed by day, or from an array aligned with `days`."""
-    if days is not None:
-        series = pd.Series(np.asarray(series).astype(np.int64), index=days)
-    frame = series.rename("count").reset_index()
-    frame.columns = ["day", "count"]
-    return frame.assign(table="_visits", key=name)
+def _day_rows(days, name: str, per_day) -> dict:
+    """Per-day totals (table `_visits`, key `name`), `per_day` aligned with `days`."""
+    return _table_rows(days, "_visits", np.full(len(days), name, object), per_day)
+
+
+def _frame(parts: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in COUNT_COLUMNS})
 
 
 def _as_counts(frame: pd.DataFrame) -> pd.DataFrame:
