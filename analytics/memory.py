@@ -40,12 +40,18 @@ def flat_memory() -> None:
     _LIBC.mallopt(m_arena_max, 2)
 
 
+def hand_back() -> None:
+    """Hand the arenas' freed buffers back to the OS now (before a step that needs a lot)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
 def release_freed(every: int = 1) -> Callable[[], None]:
     """A function that hands the arenas' freed buffers back to the OS on every `every`th call."""
     calls = itertools.count(1)
 
     def release() -> None:
-        if _LIBC is not None and next(calls) % every == 0:
-            _LIBC.malloc_trim(0)
+        if next(calls) % every == 0:
+            hand_back()
 
     return release

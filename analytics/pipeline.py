@@ -552,9 +552,10 @@ def finish(pipeline: Pipeline) -> pd.DataFrame:
         agents=pipeline.labeller.agent_labels(names["agent"].values),
         referrers=pipeline.labeller.referrer_labels(names["referrer"].values),
     )
-    agent = keys["agent"].astype(np.int64)
-    listed = labels.agents.bot[np.where(agent < 0, len(labels.agents.bot) - 1, agent)]
+    no_agent = len(labels.agents.bot) - 1  # the label of code -1
+    listed = labels.agents.bot[np.where(keys["agent"] < 0, no_agent, keys["agent"])]
     bot_reason = classify.bot_reasons(listed, keys["robots"], keys["probe"], keys["requests"])
+    del listed  # a pointer per visitor key: not kept through the tables
     derived_days = set(np.unique(keys["day"]).tolist())
     if state is not None:
         open_days = [d for d in derived_days if state.is_open(d)]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
+
+from analytics.aggregate import EVENT_COLUMNS, EventStore
 
 TZ = dt.timezone(dt.timedelta(hours=2))
 
@@ -122,3 +125,18 @@ def test_tables_have_the_agreed_shape(sample_log, report):
     assert 0 < stats["pageviews"] < stats["requests"] and stats["bots"] > 0
     assert 0 < stats["conversions"] <= stats["form_visits"] <= stats["visits"]
     assert sum(r["count"] for r in stats["tables"]["sources"]["rows"]) <= stats["visits"]
+
+
+def test_event_store_gives_a_column_whole_or_in_pieces(monkeypatch):
+    """Finishing reads the visitor column in pieces (memory stays flat in the log's size):
+    the pieces are the whole column, in order, whatever the piece size."""
+    monkeypatch.setattr(EventStore, "COPY_ROWS", 7)
+    store = EventStore()
+    rng = np.random.default_rng(1)
+    for n in (5, 11, 0, 9):
+        store.append({c: rng.integers(0, 1000, n) for c in EVENT_COLUMNS})
+    visitor = store.column("visitor")
+    pieces = list(store.chunks("visitor"))
+    assert len(visitor) == 25 and [len(p) for p in pieces] == [7, 7, 7, 4]
+    np.testing.assert_array_equal(np.concatenate(pieces), visitor)
+    store.close()
