@@ -344,10 +344,25 @@ def _request_tables(
 
 
 def combine_keys(parts: list[dict]) -> dict[str, np.ndarray]:
-    """One row per visitor key (a key belongs to one day) from partial rows."""
+    """One row per visitor key (a key belongs to one day) from partial rows: whole days at a
+    time, so that the hashing's memory is that of a batch of days however long the log."""
     parts = [p for p in parts if p is not None and len(p["day"])]
     if not parts:
         return {c: np.zeros(0, np.int64) for c in KEY_COLUMNS}
+    if sum(len(p["day"]) for p in parts) <= DAY_BATCH_ROWS:
+        return _combine_keys(parts)
+    combined = []
+    for days in _day_batches(np.concatenate([p["day"] for p in parts])):
+        first, last = days[0], days[-1]  # a batch is a run of days
+        batch = []
+        for part in parts:
+            chosen = (part["day"] >= first) & (part["day"] <= last)
+            batch.append({c: np.asarray(v)[chosen] for c, v in part.items()})
+        combined.append(_combine_keys(batch))
+    return {c: np.concatenate([k[c] for k in combined]) for c in KEY_COLUMNS}
+
+
+def _combine_keys(parts: list[dict]) -> dict[str, np.ndarray]:
     visitor = np.concatenate([p["visitor"] for p in parts])
     inverse, unique = pd.factorize(visitor)  # hashing: no sort of a million keys
     del visitor
@@ -369,26 +384,18 @@ def combine_keys(parts: list[dict]) -> dict[str, np.ndarray]:
 
 
 def visitor_counts(
-    keys: dict,
-    bot_reason: np.ndarray,
+    bots: dict[str, np.ndarray],
     events: EventStore,
     names: dict[str, Vocabulary],
     labels: Labels,
 ) -> pd.DataFrame:
     """Per-day tables that need the whole day of each visitor: bots, pageviews, visits, sources.
 
-    `bot_reason` says per visitor key (row of `keys`) why it is a bot, "" for a person.
+    `bots`: the visitor keys found to be bots, with their day, requests and why (`reason`).
     """
-    is_bot = bot_reason != ""
-    bots = pd.DataFrame(
-        {
-            "day": keys["day"][is_bot],
-            "requests": keys["requests"][is_bot],
-            "bot": bot_reason[is_bot],
-        }
-    )
-    by_bot = bots.groupby(["day", "bot"])["requests"].sum()
-    by_day = bots.groupby("day")["requests"].sum()
+    frame = pd.DataFrame({"day": bots["day"], "requests": bots["requests"], "bot": bots["reason"]})
+    by_bot = frame.groupby(["day", "bot"])["requests"].sum()
+    by_day = frame.groupby("day")["requests"].sum()
     out = [
         _table_rows(
             by_bot.index.get_level_values(0), "bots", by_bot.index.get_level_values(1), by_bot
@@ -396,7 +403,7 @@ def visitor_counts(
         _day_rows(by_day.index, "bots", by_day),
     ]
     # Visitor keys come from a different random key every day, so the key alone is enough.
-    bot_keys = pd.Index(keys["visitor"][is_bot])  # a hash table: no sort of every event
+    bot_keys = pd.Index(bots["visitor"])  # a hash table: no sort of every event
     human = np.concatenate(
         [np.zeros(0, bool)] + [bot_keys.get_indexer(v) < 0 for v in events.chunks("visitor")]
     )
@@ -416,8 +423,8 @@ DAY_BATCH_ROWS = 400_000
 
 
 def _day_batches(day: np.ndarray) -> list[list[int]]:
-    """Whole days in groups of about DAY_BATCH_ROWS pageviews: the tables' temporaries stay
-    small."""
+    """Whole days in groups of about DAY_BATCH_ROWS rows (pageviews, visitor keys), in order:
+    the temporaries of what is worked out per day stay small."""
     days, counts = np.unique(day, return_counts=True)
     batches, current, size = [], [], 0
     for d, n in zip(days.tolist(), counts.tolist(), strict=True):

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics import classify, split
+from analytics import classify, memory, split
 from analytics.aggregate import (
     EVENT_COLUMNS,
     Aggregator,
@@ -544,7 +544,10 @@ def finish(pipeline: Pipeline) -> pd.DataFrame:
     stored = old_keys = old_events = None
     if state is not None:
         stored, old_keys, old_events = state.load(names)
-    keys = combine_keys([_columns(old_keys), aggregator.keys()])
+    keys = aggregator.keys()
+    if old_keys is not None and len(old_keys):
+        keys = combine_keys([_columns(old_keys), keys])
+    memory.hand_back()  # what combining them took, before the tables take more
     events = aggregator.events
     if old_events is not None and len(old_events):
         events.append(_columns(old_events))
@@ -556,13 +559,18 @@ def finish(pipeline: Pipeline) -> pd.DataFrame:
     listed = labels.agents.bot[np.where(keys["agent"] < 0, no_agent, keys["agent"])]
     bot_reason = classify.bot_reasons(listed, keys["robots"], keys["probe"], keys["requests"])
     del listed  # a pointer per visitor key: not kept through the tables
+    is_bot = bot_reason != ""
+    bots = {c: keys[c][is_bot] for c in ("day", "visitor", "requests")}
+    bots["reason"] = bot_reason[is_bot]
     derived_days = set(np.unique(keys["day"]).tolist())
     if state is not None:
         open_days = [d for d in derived_days if state.is_open(d)]
         open_keys = _subset(keys, open_days)
         open_events = _subset({c: events.column(c) for c in EVENT_COLUMNS}, open_days)
+    # From here on only the bots' keys are needed: the tables' peak memory is one day batch's.
+    del keys, bot_reason, is_bot
     try:
-        derived = visitor_counts(keys, bot_reason, events, names, labels)
+        derived = visitor_counts(bots, events, names, labels)
     finally:
         events.close()
     counts = merge_counts([aggregator.request_counts(names["path"]), derived, stored])

@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from analytics import aggregate
 from analytics.aggregate import EVENT_COLUMNS, EventStore
 
 TZ = dt.timezone(dt.timedelta(hours=2))
@@ -140,3 +141,32 @@ def test_event_store_gives_a_column_whole_or_in_pieces(monkeypatch):
     assert len(visitor) == 25 and [len(p) for p in pieces] == [7, 7, 7, 4]
     np.testing.assert_array_equal(np.concatenate(pieces), visitor)
     store.close()
+
+
+def test_visitor_keys_combined_a_batch_of_days_at_a_time_are_the_same(monkeypatch):
+    """Keys are combined whole days at a time when there are many rows: the same keys, with
+    the same requests, flags and agent, as combining them all at once."""
+    rng = np.random.default_rng(2)
+
+    def part(n):
+        day = rng.integers(20000, 20010, n).astype(np.int32)
+        visitor = day.astype(np.int64) * 1000 + rng.integers(0, 50, n)  # a key is one day's
+        return {
+            "day": day,
+            "visitor": visitor,
+            "requests": rng.integers(1, 5, n).astype(np.int32),
+            "robots": rng.random(n) < 0.1,
+            "probe": rng.random(n) < 0.1,
+            "agent": (visitor % 7).astype(np.int32),  # the same for all of a key's rows
+        }
+
+    parts = [part(n) for n in (300, 0, 450, 120)]
+    whole = aggregate.combine_keys(parts)
+    monkeypatch.setattr(aggregate, "DAY_BATCH_ROWS", 100)
+    batched = aggregate.combine_keys(parts)
+
+    def rows(keys):
+        return sorted(zip(*(keys[c].tolist() for c in aggregate.KEY_COLUMNS), strict=True))
+
+    assert len(whole["visitor"]) == len(np.unique(whole["visitor"])) > 300
+    assert rows(batched) == rows(whole)
