@@ -1,9 +1,9 @@
 """read → anonymise → classify → aggregate, block by block: one pass over the logs.
 
-The next blocks are parsed in worker threads while the current one is anonymised, classified
-and counted (pyarrow's kernels release the GIL), so the regex and the per-value work overlap; a
-large log is read in stretches by one process per core (analytics.split). Memory stays flat: a
-few blocks in flight plus small per-block partial counts.
+A large log is read in stretches by one process per core (analytics.split), each doing a block
+at a time; read by one process, the next blocks are parsed in worker threads while the current
+one is anonymised, classified and counted (pyarrow's kernels release the GIL). Memory stays flat:
+a few blocks in flight plus small per-block partial counts.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ Two shapes of log (analytics.sample): the shop's own ("shop": a few dozen user a
 paths) and a busier, messier site's ("varied": thousands of user agents and paths, 30 % IPv6
 clients, query strings on a fifth of the lines, long search-engine referrers, an
 X-Forwarded-For field). For each it prints lines/s (wall clock), CPU seconds and peak RSS (from
-wait4's rusage: the child's own peak, not a sample) of GoAccess and of ours, and the ratio.
+wait4's rusage: the child's own peak, not a sample) of GoAccess and of ours, and the ratio. Each
+runs `--repeat` times (default 3), GoAccess and ours in turn, and the fastest run of each counts:
+the machine is shared and its speed drifts, the ratio of two runs side by side much less.
 Goals (issue 13): at least 6x GoAccess's lines/s at 1M lines and 8x at 4M on both shapes; peak
 RSS <= 400 MB at 1M, and 4M lines in no more than 1.2x the memory of 1M lines.
 """
@@ -98,39 +100,25 @@ def best(runs: list[Run]) -> Run:
 
 
 def bench(log: Path, lines: int, work: Path, repeat: int) -> tuple[Run, Run]:
+    """GoAccess and ours, one after the other, `repeat` times (each pair close in time, as the
+    machine's speed drifts); the fastest run of each."""
     goaccess = shutil.which("goaccess")
     if goaccess is None:
         raise SystemExit("goaccess is not installed (Debian: sudo apt-get install goaccess)")
-    theirs = best(
-        [
-            measure(
-                "goaccess",
-                [
-                    goaccess,
-                    "--log-format=COMBINED",
-                    "--no-global-config",
-                    "--no-progress",
-                    "-o",
-                    str(work / "goaccess.json"),
-                    "-",
-                ],
-                lines,
-                stdin=log,
-            )
-            for _ in range(repeat)
-        ]
-    )
-    ours = best(
-        [
-            measure(
-                "analytics",
-                report_argv(log, work / "out"),
-                lines,
-            )
-            for _ in range(repeat)
-        ]
-    )
-    return theirs, ours
+    theirs_argv = [
+        goaccess,
+        "--log-format=COMBINED",
+        "--no-global-config",
+        "--no-progress",
+        "-o",
+        str(work / "goaccess.json"),
+        "-",
+    ]
+    theirs, ours = [], []
+    for _ in range(repeat):
+        theirs.append(measure("goaccess", theirs_argv, lines, stdin=log))
+        ours.append(measure("analytics", report_argv(log, work / "out"), lines))
+    return best(theirs), best(ours)
 
 
 def show(shape: str, theirs: Run, ours: Run) -> float:
@@ -155,7 +143,9 @@ def show(shape: str, theirs: Run, ours: Run) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the fastest counts")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each (default 3); the fastest counts"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--shape", choices=[*SHAPES, "both"], default="both", help="which log shape (default both)"
