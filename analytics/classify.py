@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ua_parser
+import ua_parser.regex
 from crawlerdetect.providers.crawlers import data as CRAWLER_PATTERNS
 from crawlerdetect.providers.exclusions import data as EXCLUSION_PATTERNS
 
@@ -97,10 +99,20 @@ class Agent:
     device: str
 
 
-def load_agent_parser() -> None:
-    """Build ua-parser's matchers now (about 0.2 s) rather than at the first user agent; safe
-    from any thread (ua-parser builds them once, under a lock)."""
-    _ = ua_parser.parser
+_EXTRACTORS: tuple | None = None
+_EXTRACTORS_LOCK = threading.Lock()
+
+
+def load_agent_parser() -> tuple:
+    """ua-parser's extractors (browser, OS, device; its Rust resolver's, from the regexes it
+    ships), built once (about 0.25 s): call it early to build them meanwhile. Safe from any
+    thread."""
+    global _EXTRACTORS
+    with _EXTRACTORS_LOCK:
+        if _EXTRACTORS is None:
+            resolver = ua_parser.regex.Resolver(ua_parser.load_lazy_builtins())
+            _EXTRACTORS = (resolver.ua, resolver.os, resolver.de)
+    return _EXTRACTORS
 
 
 def classify_agent(ua: str | None) -> Agent:
@@ -130,12 +142,10 @@ def parse_agent(ua: str | None) -> Families | None:
     text = (ua or "").strip()
     if text in ("", "-"):
         return None
-    parsed = ua_parser.parse(text)
-    return Families(
-        parsed.user_agent.family if parsed.user_agent else "Other",
-        parsed.os.family if parsed.os else "Other",
-        parsed.device.family if parsed.device else "Other",
-    )
+    # The extractors themselves: every user agent of a run comes here once, so ua-parser's
+    # cache and result objects around them would be two thirds of the time.
+    found = (extractor.extract(text) for extractor in load_agent_parser())
+    return Families(*(match.family if match else "Other" for match in found))
 
 
 def listed_crawlers(agents: list[str]) -> list[str | None]:

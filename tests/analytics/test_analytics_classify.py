@@ -7,6 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+import ua_parser
 from crawlerdetect import CrawlerDetect
 from crawlerdetect.providers.crawlers import data as crawler_patterns
 from crawlerdetect.providers.exclusions import data as exclusion_patterns
@@ -21,6 +22,7 @@ from analytics.classify import (
     is_page,
     is_probe,
     listed_crawlers,
+    parse_agent,
     referrer_source,
 )
 
@@ -90,6 +92,27 @@ def test_agents_told_in_batches_get_the_labels_of_one_pass(monkeypatch):
     labels = classifier.labels()
     assert labels == [(a.bot, a.browser, a.os, a.device) for a in classify_agents(agents)]
     assert sum(bot is not None for bot, *_ in labels) > 300
+
+
+def test_user_agents_parse_as_ua_parser_itself_parses_them(tmp_path):
+    """The extractors are called straight (no cache, no result objects): the same families as
+    ua_parser.parse, for the user agents of a varied generated log and every crawler pattern."""
+    log = tmp_path / "varied.log"
+    sample.generate_log(log, 20_000, seed=3, varied=True)
+    agents = {line.split('"')[5] for line in log.read_text().splitlines()}
+    agents |= set(_agents_for_every_pattern()[::7]) | {"", "-", " Mozilla/5.0 "}
+    assert len(agents) > 1000
+    for agent in agents:
+        text = agent.strip()
+        if text in ("", "-"):
+            assert parse_agent(agent) is None
+            continue
+        full = ua_parser.parse(text)
+        assert parse_agent(agent) == (
+            full.user_agent.family if full.user_agent else "Other",
+            full.os.family if full.os else "Other",
+            full.device.family if full.device else "Other",
+        ), agent
 
 
 def test_browser_os_device(agents):
