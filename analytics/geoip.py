@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import maxminddb
-
 DBIP_ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0."
 MAXMIND_ATTRIBUTION = "This product includes GeoLite2 data created by MaxMind, available from https://www.maxmind.com."
 DBIP_DOWNLOAD = "https://db-ip.com/db/download/ip-to-country-lite"
@@ -20,6 +18,9 @@ class CountryLookup:
     """ISO country codes from an .mmdb file with either `country.iso_code` or `country_code`."""
 
     def __init__(self, path: str | os.PathLike) -> None:
+        import maxminddb  # here: most runs look no country up, and it takes 30 ms to import
+
+        self._invalid = (ValueError, maxminddb.InvalidDatabaseError)
         self.path = Path(path)
         if self.path.is_dir():
             raise GeoIPError(f"{self.path}: is a folder, not a GeoIP database file")
@@ -40,7 +41,7 @@ class CountryLookup:
             ip = ip[7:]  # IPv4-mapped: the database files IPv4 under ::/96, not ::ffff:0:0/96
         try:
             record = self.reader.get(ip)
-        except (ValueError, maxminddb.InvalidDatabaseError):
+        except self._invalid:
             return None
         if not isinstance(record, dict):
             return None
