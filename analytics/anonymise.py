@@ -65,7 +65,7 @@ class Clients:
     """Per row: whether the address is an IP, its truncated form, country and visitor key."""
 
     valid: np.ndarray
-    truncated: pa.Array
+    truncated: pa.Array  # dictionary-encoded, as country
     country: pa.Array
     visitor: np.ndarray  # int64
 
@@ -104,11 +104,12 @@ class Anonymiser:
         valid_ip = np.append(truncated.is_valid().to_numpy(zero_copy_only=False), False)
         ua = pc.dictionary_encode(ua, null_encoding="encode")
         ua_codes = ua.indices.to_numpy(zero_copy_only=False)
-        codes = pa.array(ip_codes)
+        # per row as codes into the distinct addresses' answers: nothing copied per row
+        codes = encoded.indices
         return Clients(
             valid=valid_ip[ip_codes] if len(ip_codes) else np.zeros(0, bool),
-            truncated=truncated.take(codes),
-            country=country.take(codes),
+            truncated=pa.DictionaryArray.from_arrays(codes, truncated),
+            country=pa.DictionaryArray.from_arrays(codes, country),
             visitor=self._visitor_keys(day, distinct, ip_codes, ua.dictionary, ua_codes),
         )
 

@@ -56,7 +56,7 @@ def anonymised_values(
         request = pc.replace_with_mask(request, junk, scrubbed)
     request = pc.utf8_rtrim(request, " ")
     values = {
-        "ip": truncated_ip,
+        "ip": _plain(truncated_ip),
         "time": parsed_columns.get("time"),
         "time_iso": parsed_columns.get("time_iso"),
         "request": request,

@@ -346,10 +346,10 @@ class Pipeline:
             self._tell_agents()
         elif self._parse_agents:  # (a child's are parsed by its parent's helper)
             self.labeller.parse_agents(agents.values)
-        is_get = pc.fill_null(pc.is_in(method, pa.array(PAGE_METHODS)), False)
+        is_get = _each_value(method, lambda m: pc.is_in(m, pa.array(PAGE_METHODS)))
         good_status = ((status >= 200) & (status < 300)) | (status == 304)
         form_id = paths.ids.get(self.options.form_path, -2)
-        is_post = pc.fill_null(pc.equal(method, "POST"), False).to_numpy(zero_copy_only=False)
+        is_post = _each_value(method, lambda m: pc.equal(m, "POST"))
         referrer = rows.get("stripped_referrer")
         return ClassifiedBlock(
             day=day,
@@ -359,7 +359,7 @@ class Pipeline:
             status=status,
             bytes=rows["size"],
             path=path,
-            page=page_path[path] & is_get.to_numpy(zero_copy_only=False) & good_status,
+            page=page_path[path] & is_get & good_status,
             form_sent=(path == form_id) & is_post & (status == 303),
             probe=probe[path],
             robots=path == paths.ids.get(classify.ROBOTS_TXT, -2),
@@ -501,6 +501,14 @@ def _nearest_good(day: np.ndarray, ok: np.ndarray) -> np.ndarray:
     good = np.flatnonzero(ok)
     before = np.maximum.accumulate(np.where(ok, np.arange(len(ok)), -1))
     return day[np.where(before >= 0, before, good[0])].astype(np.float64)
+
+
+def _each_value(column: pa.Array, test: Callable[[pa.Array], pa.Array]) -> np.ndarray:
+    """A yes/no test per row (null: no), run once per distinct value of a dictionary column."""
+    if pa.types.is_dictionary(column.type) and not column.indices.null_count:
+        answers = pc.fill_null(test(column.dictionary), False).to_numpy(zero_copy_only=False)
+        return answers[column.indices.to_numpy(zero_copy_only=False)]
+    return pc.fill_null(test(column), False).to_numpy(zero_copy_only=False)
 
 
 def _filter(rows: dict, keep: np.ndarray) -> dict:
