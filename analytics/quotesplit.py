@@ -106,8 +106,9 @@ def _buffers(lines: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Buffer]:
 def _six_quotes(
     data: np.ndarray, offsets: np.ndarray, raw: bytes | bytearray | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The lines with at least six quotes, no backslash and no carriage return (but before
-    their newline), and the positions of their first six quotes (one row of six per line)."""
+    """The lines with at least six quotes, none after a backslash and no carriage return (but
+    before their newline), and the positions of their first six quotes (one row of six per
+    line)."""
     first, last = int(offsets[0]), int(offsets[-1])
     text = data[first:last]
     quotes = np.flatnonzero(text == QUOTE) + first
@@ -115,13 +116,16 @@ def _six_quotes(
     candidate = count >= 6
     if raw is None:
         raw = text.tobytes()  # a copy, then memchr: faster than comparing every byte in numpy
-    for odd in (BACKSLASH, CR):  # an escaped quote; a carriage return but in a CRLF line end
-        if raw.find(odd.to_bytes(1, "big")) >= 0:  # rarely: the positions are looked for then
-            found = np.flatnonzero(text == odd) + first
-            line = np.searchsorted(offsets, found, side="right") - 1
-            if odd == CR:
-                line = line[found != offsets[line + 1] - 2]
-            candidate[line] = False
+    # Rarely, and then only the lines concerned take the regex: a quote after a backslash (it
+    # may be escaped, as Apache writes `\"`; nginx's `\x22` leaves the quotes alone, so its
+    # escapes elsewhere in a line do not matter), a carriage return but in a CRLF line end.
+    if raw.find(b"\\") >= 0:
+        after = quotes[(quotes > first) & (data[np.maximum(quotes - 1, 0)] == BACKSLASH)]
+        candidate[np.searchsorted(offsets, after, side="right") - 1] = False
+    if raw.find(b"\r") >= 0:
+        found = np.flatnonzero(text == CR) + first
+        line = np.searchsorted(offsets, found, side="right") - 1
+        candidate[line[found != offsets[line + 1] - 2]] = False
     rows = np.flatnonzero(candidate)
     first_quote = np.searchsorted(quotes, offsets[rows])
     # each line's six quotes as one record of an overlapping view (one copy per line)

@@ -118,3 +118,23 @@ def test_every_size_length_and_every_wrong_character_in_it():
         for s in status
     ]
     compare("".join(lines))
+
+
+def test_nginx_escapes_stay_on_the_split_path(line):
+    """nginx writes `\\xHH` for a quote and for bytes outside printable ASCII: the quotes stay
+    where they are, so those lines are split (only a quote after a backslash, Apache's `\\"`,
+    sends a line to the regex), with the regex's answers."""
+    escaped = [
+        line(request="GET /caf\\xC3\\xA9?q=\\x22a\\x22 HTTP/1.1"),
+        line(ua="Mozilla/5.0 \\x22quoted\\x22 \\\\ agent"),
+        line(referrer="https://example.com/\\xE2\\x82\\xAC"),
+    ]
+    text = "".join(escaped)
+    compare(text)
+    array = split_lines(text.encode())
+    offsets, data, _ = quotesplit._buffers(array)
+    rows, _ = quotesplit._six_quotes(data, offsets, text.encode())
+    assert rows.tolist() == [0, 1, 2]
+    apache = line(ua='Mozilla \\"quoted\\" agent')
+    offsets, data, _ = quotesplit._buffers(split_lines(apache.encode()))
+    assert quotesplit._six_quotes(data, offsets, apache.encode())[0].tolist() == []
