@@ -368,7 +368,9 @@ class Pipeline:
             if referrer is not None
             else np.full(len(day), -1, np.int32),
             campaign=self.names["campaign"].codes(rows["campaign"]),
-            country=self.names["country"].codes(clients.country),
+            country=self.names["country"].codes(clients.country)
+            if self.options.countries is not None
+            else np.full(len(day), -1, np.int32),
         )
 
 
