@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from analytics import memory
 from analytics.classify import AgentLabels, ReferrerLabels
 from analytics.days import day_number, iso, today
-from analytics.distinct import encode_arrow, unique_ints
+from analytics.distinct import unique_ints, values_and_codes
 from shop.site import PAGE_PATHS
 
 VISIT_GAP_SECONDS = 30 * 60
@@ -78,7 +78,7 @@ class Vocabulary:
         self._known = pa.array([], pa.string())  # `values`, for Arrow's hash lookups
 
     def codes(self, column: pa.Array) -> np.ndarray:
-        values, codes = _values_and_codes(column)
+        values, codes = values_and_codes(column)  # a dictionary column's distinct values
         # Arrow hashes the known values and looks the block's up in C: a block brings
         # thousands of values, of which few are new.
         found = pc.index_in(values, value_set=self._known)
@@ -104,16 +104,6 @@ class Vocabulary:
     def decode(self, codes: np.ndarray) -> np.ndarray:
         table = np.array([*self.values, None], dtype=object)
         return table[np.where(codes < 0, len(self.values), codes)]
-
-
-def _values_and_codes(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Values (perhaps repeated, perhaps null) and each row's index into them: a dictionary
-    column's own (the paths of a block's distinct request lines), else its distinct values."""
-    if pa.types.is_dictionary(column.type):
-        if not column.indices.null_count:
-            return column.dictionary, column.indices.to_numpy(zero_copy_only=False)
-        column = column.cast(column.type.value_type)
-    return encode_arrow(column)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics.anonymise import Anonymiser
+from analytics.distinct import plain
 from analytics.formats import Token
 
 
@@ -48,7 +49,7 @@ def anonymised_values(
     anonymiser: Anonymiser,
 ) -> dict[str, pa.Array]:
     """The values an anonymised line is written from: nothing that names a visitor."""
-    method, clean_path, protocol, referrer = map(_plain, (method, clean_path, protocol, referrer))
+    method, clean_path, protocol, referrer = map(plain, (method, clean_path, protocol, referrer))
     request = pc.binary_join_element_wise(method, clean_path, pc.fill_null(protocol, ""), " ")
     junk = pc.is_null(method)
     if pc.any(junk).as_py():  # no query string, whatever the shape of the request line
@@ -56,27 +57,20 @@ def anonymised_values(
         request = pc.replace_with_mask(request, junk, scrubbed)
     request = pc.utf8_rtrim(request, " ")
     values = {
-        "ip": _plain(truncated_ip),
+        "ip": plain(truncated_ip),
         "time": parsed_columns.get("time"),
         "time_iso": parsed_columns.get("time_iso"),
         "request": request,
         "status": parsed_columns.get("status"),
         "bytes": parsed_columns.get("bytes"),
         "referrer": referrer,
-        "ua": _plain(parsed_columns.get("ua")),
+        "ua": plain(parsed_columns.get("ua")),
         "vhost": parsed_columns.get("vhost"),
     }
     for name in ("xff", "rest"):
         if name in parsed_columns:
             values[name] = anonymiser.truncate_in_text(parsed_columns[name])
     return {k: v for k, v in values.items() if v is not None}
-
-
-def _plain(column: pa.Array | None) -> pa.Array | None:
-    """A dictionary-encoded column as plain strings."""
-    if column is not None and pa.types.is_dictionary(column.type):
-        return column.cast(column.type.value_type)
-    return column
 
 
 def write_lines(lines: pa.Array, out: IO[bytes]) -> None:

@@ -24,6 +24,23 @@ def encode_arrow(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False)
 
 
+def values_and_codes(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """`encode_arrow`, taking a dictionary column's own values and codes as they are (its
+    values may repeat); one with null codes is decoded first."""
+    if pa.types.is_dictionary(column.type):
+        if not column.indices.null_count:
+            return column.dictionary, column.indices.to_numpy(zero_copy_only=False)
+        column = plain(column)
+    return encode_arrow(column)
+
+
+def plain(column: pa.Array | None) -> pa.Array | None:
+    """A dictionary-encoded column as plain values (any other column, or None, as it is)."""
+    if column is not None and pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column
+
+
 STRING = pa.string()
 
 

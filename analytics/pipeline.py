@@ -47,6 +47,7 @@ from analytics.anonymise import (
 )
 from analytics.anonymised_log import anonymised_lines, anonymised_values, write_lines
 from analytics.classify import Labeller
+from analytics.distinct import values_and_codes
 from analytics.formats import LogFormat, get_format
 from analytics.read import (
     MAX_LINE_BYTES,
@@ -506,11 +507,9 @@ def _nearest_good(day: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def _each_value(column: pa.Array, test: Callable[[pa.Array], pa.Array]) -> np.ndarray:
-    """A yes/no test per row (null: no), run once per distinct value of a dictionary column."""
-    if pa.types.is_dictionary(column.type) and not column.indices.null_count:
-        answers = pc.fill_null(test(column.dictionary), False).to_numpy(zero_copy_only=False)
-        return answers[column.indices.to_numpy(zero_copy_only=False)]
-    return pc.fill_null(test(column), False).to_numpy(zero_copy_only=False)
+    """A yes/no test per row (null: no), run once per distinct value."""
+    values, codes = values_and_codes(column)
+    return pc.fill_null(test(values), False).to_numpy(zero_copy_only=False)[codes]
 
 
 def _filter(rows: dict, keep: np.ndarray) -> dict:

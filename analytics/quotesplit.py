@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics import times
+from analytics.distinct import plain
 from analytics.formats import NAMED, LogFormat
 
 SPEC = NAMED["combined"]
@@ -94,13 +95,9 @@ def parse(
     order[slow] = fast.sum() + np.arange(slow.sum())
     order = pa.array(order)
     columns = {
-        k: pa.concat_arrays([_plain(v), slow_columns[k]]).take(order) for k, v in columns.items()
+        k: pa.concat_arrays([plain(v), slow_columns[k]]).take(order) for k, v in columns.items()
     }
     return ok, columns, (utc, offset)
-
-
-def _plain(column: pa.Array) -> pa.Array:
-    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
 def _buffers(lines: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Buffer]:
