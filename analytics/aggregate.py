@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics import memory
+from analytics import memory, split
 from analytics.classify import AgentLabels, ReferrerLabels
 from analytics.days import day_number, iso, today
 from analytics.distinct import unique_ints, values_and_codes
@@ -398,18 +398,37 @@ def visitor_counts(
         [np.zeros(0, bool)] + [bot_keys.get_indexer(v) < 0 for v in events.chunks("visitor")]
     )
     day = events.column("day")
-    # One batch at a time: two at once (on the second core) made finishing a long log a
-    # fifth faster, but its peak memory grew with the log. What the last one freed is handed
-    # back first, so that the peak is one batch's, however many came before.
-    for days in _day_batches(day[human]):
-        memory.hand_back()
-        chosen = human & np.isin(day, days)
-        columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
-        out.extend(_pageview_tables(columns, names, labels))
+    human_day = day[human]
+
+    def tables(run: np.ndarray) -> list[dict]:
+        # One batch at a time, what the last one freed handed back first: a process's peak is
+        # one batch's, however many came before.
+        found = []
+        for days in _day_batches(human_day[np.isin(human_day, run)]):
+            memory.hand_back()
+            chosen = human & np.isin(day, days)
+            columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
+            found.extend(_pageview_tables(columns, names, labels))
+        return found
+
+    # The days in runs of about as many pageviews, one per core, each counted by a process of
+    # its own (threads would share one heap: its peak would grow with the log).
+    parts = min(split.processes(), split.MAX_PROCESSES) if len(human_day) >= SHARED_ROWS else 1
+    for found in split.in_parallel(tables, _day_runs(human_day, parts)):
+        out.extend(found)
     return _as_counts(_frame(out))
 
 
 DAY_BATCH_ROWS = 400_000
+SHARED_ROWS = 100_000  # fewer pageviews are counted sooner than a process is forked
+
+
+def _day_runs(day: np.ndarray, parts: int) -> list[np.ndarray]:
+    """The days of `day` (one per row) in up to `parts` runs of whole days, in order, of about
+    as many rows each."""
+    days, counts = np.unique(day, return_counts=True)
+    cuts = np.searchsorted(np.cumsum(counts), len(day) * np.arange(1, parts) / parts) + 1
+    return [run for run in np.split(days, np.unique(cuts)) if len(run)]
 
 
 def _day_batches(day: np.ndarray) -> list[list[int]]:

@@ -13,6 +13,7 @@ helper that fails leaves its work to the parent: nothing is lost, it only takes 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import pickle
@@ -21,6 +22,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from analytics.read import Source
 
@@ -28,6 +30,8 @@ MIN_PART_BYTES = 32 * 1024 * 1024  # less is done sooner by one process than spl
 MAX_PROCESSES = 4  # each holds its own blocks in flight: memory grows with the processes
 SCAN_BYTES = 64 * 1024  # read at a time while looking for the next line start
 _COUNT = struct.Struct("<Q")  # one progress report: bytes read (writes this small are atomic)
+Item = TypeVar("Item")
+Answer = TypeVar("Answer")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,27 @@ def _cut(sources: list[Source], parts: int | None) -> list[list[Segment]] | None
             cuts.append(cut)
     cuts.append((len(sources), 0))
     return [_segments(sources, a, b) for a, b in itertools.pairwise(cuts)]
+
+
+def in_parallel(work: Callable[[Item], Answer], items: list[Item]) -> list[Answer]:
+    """`[work(item) for item in items]`, each item after the first in a forked child meanwhile
+    (answers picklable). A child that fails leaves its item to this process: only slower."""
+    if len(items) < 2 or not hasattr(os, "fork"):
+        return [work(item) for item in items]
+    children = [Child(functools.partial(_answer, work, item)) for item in items[1:]]
+    try:
+        answers = [work(items[0])]
+        for child, item in zip(children, items[1:], strict=True):
+            answer = child.result()
+            answers.append(answer[0] if answer is not None else work(item))
+        return answers
+    finally:
+        for child in children:
+            child.close()
+
+
+def _answer(work: Callable, item: object, report: Callable[[int], None]) -> tuple:
+    return (work(item),)  # a tuple: an answer of None is not a failure
 
 
 def _line_start(source: Source, at: int) -> int:

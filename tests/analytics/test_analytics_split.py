@@ -11,7 +11,7 @@ import signal
 import pandas as pd
 import pytest
 
-from analytics import analyse, classify, count_days, pipeline, split
+from analytics import aggregate, analyse, classify, count_days, pipeline, split
 from analytics.read import Source
 from analytics.sample import generate_log
 
@@ -101,6 +101,52 @@ def test_a_failed_child_leaves_its_stretch_to_the_parent(logs, one_reader, monke
     monkeypatch.setattr(pipeline.Pipeline, "_read_part", failing)
     assert_same(read(logs, monkeypatch, 3), one_reader)
     assert not calls  # the parent never ran a child's part through a child's code
+
+
+def test_in_parallel_answers_in_order_and_redoes_what_a_child_failed():
+    parent = os.getpid()
+
+    def work(n):
+        if n == 3 and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return None if n == 2 else (n * n, os.getpid())
+
+    answers = split.in_parallel(work, [1, 2, 3, 4])
+    assert [a and a[0] for a in answers] == [1, None, 9, 16]  # None is an answer, not a failure
+    assert answers[0][1] == parent and answers[3][1] != parent
+    assert answers[2][1] == parent  # the killed child's item, done again here
+
+
+@pytest.mark.parametrize("failure", [None, "raises", "killed"])
+def test_days_of_pageviews_counted_by_several_processes(logs, monkeypatch, failure):
+    """The pageview tables of a run of days per core: the same report as one process's, and a
+    child that fails leaves its days to the parent."""
+    monkeypatch.setattr(split, "processes", lambda: 1)
+    single = analyse(logs)
+    parent, forks = os.getpid(), []
+    child_init = split.Child.__init__
+
+    def counted_child(self, work):
+        forks.append(work)
+        child_init(self, work)
+
+    tables = aggregate._pageview_tables
+
+    def failing_tables(*args):
+        if failure and os.getpid() != parent:
+            if failure == "killed":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise MemoryError
+        return tables(*args)
+
+    monkeypatch.setattr(split.Child, "__init__", counted_child)
+    monkeypatch.setattr(aggregate, "_pageview_tables", failing_tables)
+    monkeypatch.setattr(split, "processes", lambda: 3)
+    monkeypatch.setattr(aggregate, "SHARED_ROWS", 0)
+    shared = analyse(logs)  # the logs are small: read by one process, only counted by three
+    single.pop("generated"), shared.pop("generated")
+    assert shared == single
+    assert forks  # three days in up to three runs of about as many pageviews
 
 
 def test_compressed_or_small_logs_are_read_whole(logs, tmp_path, monkeypatch):
