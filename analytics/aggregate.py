@@ -823,12 +823,11 @@ def _tables(period: pd.DataFrame) -> dict:
         else:
             grouped = grouped.sort_index().sort_values("count", ascending=False, kind="stable")
             grouped = grouped.head(TOP)
-        result = []
-        for key, row in grouped.iterrows():
-            item = {"key": str(key), "count": int(row["count"])}
-            if name in WITH_VISITORS:
-                item["visitors"] = int(row["visitors"])
-            result.append(item)
+        rows = zip(grouped.index, grouped["count"].tolist(), grouped["visitors"].tolist())
+        if name in WITH_VISITORS:
+            result = [{"key": str(k), "count": c, "visitors": v} for k, c, v in rows]
+        else:
+            result = [{"key": str(k), "count": c} for k, c, _ in rows]
         tables[name] = {"counts": counts, "rows": result}
     for name, base in CONVERSION_BASES.items():
         rows = per_table.get(base, empty)["count"]
