@@ -394,27 +394,33 @@ def visitor_counts(
     ]
     # Visitor keys come from a different random key every day, so the key alone is enough.
     bot_keys = pd.Index(bots["visitor"])  # a hash table: no sort of every event
-    human = np.concatenate(
-        [np.zeros(0, bool)] + [bot_keys.get_indexer(v) < 0 for v in events.chunks("visitor")]
-    )
+    # The pageviews shared among processes, one per core, each person's counted by one (their
+    # tables' rows are then added up): by runs of days where the days allow it, else by key.
+    parts = min(split.processes(), split.MAX_PROCESSES) if events.rows >= SHARED_ROWS else 1
+    by_key = np.concatenate(
+        [np.zeros(0, np.int8)]
+        + [
+            np.where(bot_keys.get_indexer(v) < 0, v % parts, -1).astype(np.int8)
+            for v in events.chunks("visitor")
+        ]
+    )  # -1: a bot's
     day = events.column("day")
-    human_day = day[human]
+    share = _day_shares(day, by_key, parts)
 
-    def tables(run: np.ndarray) -> list[dict]:
-        # One batch at a time, what the last one freed handed back first: a process's peak is
-        # one batch's, however many came before.
+    def tables(part: int) -> list[dict]:
+        # One batch of days at a time, what the last one freed handed back first: a process's
+        # peak is one batch's, however many came before.
+        mine = share == part
         found = []
-        for days in _day_batches(human_day[np.isin(human_day, run)]):
+        for days in _day_batches(day[mine]):
             memory.hand_back()
-            chosen = human & np.isin(day, days)
+            chosen = mine & np.isin(day, days)
             columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
             found.extend(_pageview_tables(columns, names, labels))
         return found
 
-    # The days in runs of about as many pageviews, one per core, each counted by a process of
-    # its own (threads would share one heap: its peak would grow with the log).
-    parts = min(split.processes(), split.MAX_PROCESSES) if len(human_day) >= SHARED_ROWS else 1
-    for found in split.in_parallel(tables, _day_runs(human_day, parts)):
+    # a process of its own each (threads would share one heap: its peak would grow with the log)
+    for found in split.in_parallel(tables, list(range(parts))):
         out.extend(found)
     return _as_counts(_frame(out))
 
@@ -423,12 +429,19 @@ DAY_BATCH_ROWS = 400_000
 SHARED_ROWS = 100_000  # fewer pageviews are counted sooner than a process is forked
 
 
-def _day_runs(day: np.ndarray, parts: int) -> list[np.ndarray]:
-    """The days of `day` (one per row) in up to `parts` runs of whole days, in order, of about
-    as many rows each."""
-    days, counts = np.unique(day, return_counts=True)
-    cuts = np.searchsorted(np.cumsum(counts), len(day) * np.arange(1, parts) / parts) + 1
-    return [run for run in np.split(days, np.unique(cuts)) if len(run)]
+def _day_shares(day: np.ndarray, by_key: np.ndarray, parts: int) -> np.ndarray:
+    """Each row's share (-1 where `by_key` has it) as runs of whole days of about as many rows:
+    a run's tables cover fewer days than a share of every day's visitors (a third less work).
+    `by_key` itself when the days cannot be cut so (fewer days than shares, one day of most)."""
+    counted = by_key >= 0
+    days, rows = np.unique(day[counted], return_counts=True)
+    total = int(rows.sum())
+    cuts = np.searchsorted(np.cumsum(rows), total * np.arange(1, parts) / parts) + 1
+    cuts = np.unique(cuts[(cuts > 0) & (cuts < len(days))])
+    if len(cuts) < parts - 1 or np.add.reduceat(rows, [0, *cuts]).max() > 1.5 * total / parts:
+        return by_key
+    run = np.searchsorted(days[cuts], day, side="right")
+    return np.where(counted, run, -1).astype(np.int8)
 
 
 def _day_batches(day: np.ndarray) -> list[list[int]]:

@@ -8,6 +8,7 @@ import os
 import random
 import signal
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -117,10 +118,13 @@ def test_in_parallel_answers_in_order_and_redoes_what_a_child_failed():
     assert answers[2][1] == parent  # the killed child's item, done again here
 
 
-@pytest.mark.parametrize("failure", [None, "raises", "killed"])
-def test_days_of_pageviews_counted_by_several_processes(logs, monkeypatch, failure):
-    """The pageview tables of a run of days per core: the same report as one process's, and a
-    child that fails leaves its days to the parent."""
+@pytest.mark.parametrize(
+    ("processes", "failure"), [(2, None), (4, None), (2, "raises"), (4, "killed")]  # 3 days
+)
+def test_pageviews_counted_by_several_processes(logs, monkeypatch, processes, failure):
+    """The pageview tables of a share of the visitors per core (by runs of days, or by key where
+    the days cannot be cut evenly): the same report as one process's, and a child that fails
+    leaves its share to the parent."""
     monkeypatch.setattr(split, "processes", lambda: 1)
     single = analyse(logs)
     parent, forks = os.getpid(), []
@@ -141,12 +145,25 @@ def test_days_of_pageviews_counted_by_several_processes(logs, monkeypatch, failu
 
     monkeypatch.setattr(split.Child, "__init__", counted_child)
     monkeypatch.setattr(aggregate, "_pageview_tables", failing_tables)
-    monkeypatch.setattr(split, "processes", lambda: 3)
+    monkeypatch.setattr(split, "processes", lambda: processes)
     monkeypatch.setattr(aggregate, "SHARED_ROWS", 0)
-    shared = analyse(logs)  # the logs are small: read by one process, only counted by three
+    shared = analyse(logs)  # the logs are small: read by one process, only counted by several
     single.pop("generated"), shared.pop("generated")
     assert shared == single
-    assert forks  # three days in up to three runs of about as many pageviews
+    assert len(forks) == processes - 1
+
+
+def test_pageviews_shared_by_runs_of_days_or_else_by_visitor_key():
+    day = np.repeat(np.arange(20000, 20007, dtype=np.int32), [50, 60, 55, 40, 58, 52, 50])
+    by_key = (np.arange(len(day)) % 2).astype(np.int8)
+    by_key[::10] = -1  # bots
+    share = aggregate._day_shares(day, by_key, 2)
+    assert (share[by_key < 0] == -1).all()
+    assert set(day[share == 0]) == set(range(20000, 20004)) and (day[share == 1] >= 20004).all()
+    one_day = np.full(len(day), 20000, np.int32)
+    assert (aggregate._day_shares(one_day, by_key, 2) == by_key).all()
+    lopsided = np.where(np.arange(len(day)) < 300, 20000, 20001).astype(np.int32)
+    assert (aggregate._day_shares(lopsided, by_key, 2) == by_key).all()
 
 
 def test_compressed_or_small_logs_are_read_whole(logs, tmp_path, monkeypatch):
