@@ -436,6 +436,8 @@ def _day_shares(day: np.ndarray, by_key: np.ndarray, parts: int) -> np.ndarray:
     counted = by_key >= 0
     days, rows = np.unique(day[counted], return_counts=True)
     total = int(rows.sum())
+    if parts < 2 or not total:
+        return by_key
     cuts = np.searchsorted(np.cumsum(rows), total * np.arange(1, parts) / parts) + 1
     cuts = np.unique(cuts[(cuts > 0) & (cuts < len(days))])
     if len(cuts) < parts - 1 or np.add.reduceat(rows, [0, *cuts]).max() > 1.5 * total / parts:

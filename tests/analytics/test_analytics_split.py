@@ -164,6 +164,8 @@ def test_pageviews_shared_by_runs_of_days_or_else_by_visitor_key():
     assert (aggregate._day_shares(one_day, by_key, 2) == by_key).all()
     lopsided = np.where(np.arange(len(day)) < 300, 20000, 20001).astype(np.int32)
     assert (aggregate._day_shares(lopsided, by_key, 2) == by_key).all()
+    no_people = np.full(len(day), -1, np.int8)
+    assert (aggregate._day_shares(day, no_people, 2) == -1).all()
 
 
 def test_compressed_or_small_logs_are_read_whole(logs, tmp_path, monkeypatch):
