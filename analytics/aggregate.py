@@ -838,7 +838,9 @@ def _tables(period: pd.DataFrame) -> dict:
         else:
             grouped = grouped.sort_index().sort_values("count", ascending=False, kind="stable")
             grouped = grouped.head(TOP)
-        rows = zip(grouped.index, grouped["count"].tolist(), grouped["visitors"].tolist())
+        rows = zip(
+            grouped.index, grouped["count"].tolist(), grouped["visitors"].tolist(), strict=True
+        )
         if name in WITH_VISITORS:
             result = [{"key": str(k), "count": c, "visitors": v} for k, c, v in rows]
         else:

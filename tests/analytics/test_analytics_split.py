@@ -119,7 +119,8 @@ def test_in_parallel_answers_in_order_and_redoes_what_a_child_failed():
 
 
 @pytest.mark.parametrize(
-    ("processes", "failure"), [(2, None), (4, None), (2, "raises"), (4, "killed")]  # 3 days
+    ("processes", "failure"),
+    [(2, None), (4, None), (2, "raises"), (4, "killed")],  # 3 days
 )
 def test_pageviews_counted_by_several_processes(logs, monkeypatch, processes, failure):
     """The pageview tables of a share of the visitors per core (by runs of days, or by key where
