@@ -397,24 +397,29 @@ def visitor_counts(
     # The pageviews shared among processes, one per core, each person's counted by one (their
     # tables' rows are then added up): by runs of days where the days allow it, else by key.
     parts = min(split.processes(), split.MAX_PROCESSES) if events.rows >= SHARED_ROWS else 1
-    by_key = np.concatenate(
-        [np.zeros(0, np.int8)]
+    # a byte of each person's key (uniform: the keys are hashes) picks their share, and their
+    # piece of a day too big for one batch; -1: a bot's
+    low = np.concatenate(
+        [np.zeros(0, np.int16)]
         + [
-            np.where(bot_keys.get_indexer(v) < 0, v % parts, -1).astype(np.int8)
+            np.where(bot_keys.get_indexer(v) < 0, v & 0xFF, -1).astype(np.int16)
             for v in events.chunks("visitor")
         ]
-    )  # -1: a bot's
+    )
     day = events.column("day")
-    share = _day_shares(day, by_key, parts)
+    share = _day_shares(day, np.where(low >= 0, low % parts, -1).astype(np.int8), parts)
+    bucket = low // parts
 
     def tables(part: int) -> list[dict]:
-        # One batch of days at a time, what the last one freed handed back first: a process's
-        # peak is one batch's, however many came before.
+        # One batch at a time, what the last one freed handed back first: a process's peak is
+        # one batch's, however many came before and however busy a day.
         mine = share == part
         found = []
-        for days in _day_batches(day[mine]):
+        for days, pieces, piece in _view_batches(day[mine]):
             memory.hand_back()
             chosen = mine & np.isin(day, days)
+            if pieces > 1:
+                chosen &= bucket % pieces == piece
             columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
             found.extend(_pageview_tables(columns, names, labels))
         return found
@@ -425,7 +430,7 @@ def visitor_counts(
     return _as_counts(_frame(out))
 
 
-DAY_BATCH_ROWS = 400_000
+DAY_BATCH_ROWS = 250_000
 SHARED_ROWS = 100_000  # fewer pageviews are counted sooner than a process is forked
 
 
@@ -458,6 +463,19 @@ def _day_batches(day: np.ndarray) -> list[list[int]]:
         current.append(d)
         size += n
     return [*batches, current] if current else batches
+
+
+def _view_batches(day: np.ndarray) -> list[tuple[list[int], int, int]]:
+    """`_day_batches` of pageviews, a day with more than DAY_BATCH_ROWS of them in as many
+    pieces of its visitors as it takes: (days, pieces, piece), the piece a visitor's bucket
+    modulo pieces."""
+    days, counts = np.unique(day, return_counts=True)
+    rows = dict(zip(days.tolist(), counts.tolist(), strict=True))
+    found = []
+    for batch in _day_batches(day):
+        pieces = -(-rows[batch[0]] // DAY_BATCH_ROWS) if len(batch) == 1 else 1
+        found.extend((batch, pieces, piece) for piece in range(pieces))
+    return found
 
 
 def _pageview_tables(ev: dict, names: dict[str, Vocabulary], labels: Labels) -> list[dict]:

@@ -198,11 +198,20 @@ def test_a_conversion_rate_is_a_share_of_visits():
 
 
 def test_days_counted_in_batches_count_the_same(sample_log, monkeypatch):
-    """A long log's pageviews are counted a few days at a time: the statistics are those of
-    one batch."""
+    """A long log's pageviews are counted a few days at a time, a busy day's a piece of its
+    visitors at a time: the statistics are those of one batch."""
     whole = analyse([sample_log])
     monkeypatch.setattr(aggregate, "DAY_BATCH_ROWS", 500)
     batched = analyse([sample_log])
     for stats in (whole, batched):
         stats.pop("generated")
     assert batched == whole
+    assert whole["pageviews"] > 7 * 2 * 500  # so every day came in pieces
+
+
+def test_a_day_too_big_for_a_batch_comes_in_pieces(monkeypatch):
+    monkeypatch.setattr(aggregate, "DAY_BATCH_ROWS", 100)
+    day = np.repeat([1, 2, 3, 4], [30, 250, 60, 20])
+    assert aggregate._view_batches(day) == [
+        ([1], 1, 0), ([2], 3, 0), ([2], 3, 1), ([2], 3, 2), ([3, 4], 1, 0)
+    ]  # fmt: skip
