@@ -65,7 +65,11 @@ PAGEVIEW, FORM_SENT = 0, 1
 EVENT_COLUMNS = [
     "day", "visitor", "ts", "hour", "path", "referrer", "campaign", "country", "agent", "kind"
 ]  # fmt: skip
-KEY_COLUMNS = ["day", "visitor", "requests", "robots", "probe", "agent"]
+KEY_DTYPES = {
+    "day": np.int32, "visitor": np.int64, "requests": np.int64, "robots": np.bool_,
+    "probe": np.bool_, "agent": np.int32,
+}  # fmt: skip
+KEY_COLUMNS = list(KEY_DTYPES)
 CODE_COLUMNS = ["path", "referrer", "campaign", "country", "agent"]  # vocabulary codes
 
 
@@ -221,19 +225,33 @@ class EventStore:
     def close(self) -> None:
         if self._dir is not None:
             self._cleanup()
+            self._dir, self.rows = None, 0
+
+
+class KeyStore(EventStore):
+    """Each block's visitor keys (a key's rows from several blocks are combined at the end,
+    `batches()`), on disk as the events are: what reading holds stays flat in the log's size."""
+
+    DTYPES: ClassVar[dict] = {**KEY_DTYPES, "requests": np.int32}  # a block's, or a day's
+
+    def batches(self) -> Iterator[dict[str, np.ndarray]]:
+        """One row per visitor key, a batch of whole days at a time (so that combining them,
+        and what is worked out from them, holds one batch however long the log)."""
+        if not self.rows:
+            return
+        day = self.column("day")
+        for days in _day_batches(day):
+            chosen = np.isin(day, days)
+            yield combine_keys([{c: self.column(c, chosen) for c in KEY_COLUMNS}])
 
 
 class Aggregator:
     """Collects partial frames block by block; `pipeline.finish` turns them into per-day counts."""
 
-    COMPACT_ROWS = 500_000
-
     def __init__(self, folder: str | None = None) -> None:
         self.requests: Counter[tuple[int, str, int | str]] = Counter()  # (day, table, key)
-        self.key_parts: list[dict[str, np.ndarray]] = []
-        self._compact_at = self.COMPACT_ROWS
+        self.visitor_keys = KeyStore(folder)
         self.events = EventStore(folder)
-        self._key_rows = 0
         self.malformed_by_day: dict[int, int] = {}
         self.undated_malformed = 0
 
@@ -247,7 +265,7 @@ class Aggregator:
             return
         for key, count in _request_tables(b.day, b.status, b.bytes, b.path):
             self.requests[key] += count
-        self.key_parts.append(
+        self.visitor_keys.append(
             combine_keys(
                 [
                     {
@@ -261,11 +279,6 @@ class Aggregator:
                 ]
             )
         )
-        self._key_rows += len(self.key_parts[-1]["day"])
-        if self._key_rows > self._compact_at:
-            self.key_parts = [combine_keys(self.key_parts)]
-            self._key_rows = len(self.key_parts[0]["day"])
-            self._compact_at = 2 * self._key_rows + self.COMPACT_ROWS
         # Bots are set apart per visitor key at the end (by their user agent too), so every
         # candidate is kept: the crawler list then runs once, over all user agents at once.
         candidate = (b.page & ~b.probe) | b.form_sent
@@ -280,19 +293,11 @@ class Aggregator:
             if table == "not_found":
                 key = int(codes["path"][key])
             self.requests[(day, table, key)] += count
-        keys = other.keys()
-        keys["agent"] = codes["agent"][keys["agent"]]
-        self.key_parts.append(keys)
-        self._key_rows += len(keys["day"])
+        self.visitor_keys.extend(other.visitor_keys, {"agent": codes["agent"]})
         for day, n in other.malformed_by_day.items():
             self.malformed_by_day[day] = self.malformed_by_day.get(day, 0) + n
         self.undated_malformed += other.undated_malformed
         self.events.extend(other.events, {c: codes[c] for c in CODE_COLUMNS})
-
-    def keys(self) -> dict[str, np.ndarray]:
-        keys = combine_keys(self.key_parts)
-        self.key_parts = []
-        return keys
 
     def request_counts(self, paths: Vocabulary) -> pd.DataFrame:
         """Request-level tables (status codes, 404 paths, daily totals) as counts rows."""
@@ -334,25 +339,9 @@ def _request_tables(
 
 
 def combine_keys(parts: list[dict]) -> dict[str, np.ndarray]:
-    """One row per visitor key (a key belongs to one day) from partial rows: whole days at a
-    time, so that the hashing's memory is that of a batch of days however long the log."""
-    parts = [p for p in parts if p is not None and len(p["day"])]
+    """One row per visitor key (a key belongs to one day) from partial rows."""
     if not parts:
-        return {c: np.zeros(0, np.int64) for c in KEY_COLUMNS}
-    if sum(len(p["day"]) for p in parts) <= DAY_BATCH_ROWS:
-        return _combine_keys(parts)
-    combined = []
-    for days in _day_batches(np.concatenate([p["day"] for p in parts])):
-        first, last = days[0], days[-1]  # a batch is a run of days
-        batch = []
-        for part in parts:
-            chosen = (part["day"] >= first) & (part["day"] <= last)
-            batch.append({c: np.asarray(v)[chosen] for c, v in part.items()})
-        combined.append(_combine_keys(batch))
-    return {c: np.concatenate([k[c] for k in combined]) for c in KEY_COLUMNS}
-
-
-def _combine_keys(parts: list[dict]) -> dict[str, np.ndarray]:
+        return {c: np.zeros(0, t) for c, t in KEY_DTYPES.items()}
     visitor = np.concatenate([p["visitor"] for p in parts])
     inverse, unique = pd.factorize(visitor)  # hashing: no sort of a million keys
     del visitor

@@ -187,8 +187,6 @@ class Pipeline:
         self._read_segments(segments)
         if anonymised is not None:
             anonymised.close()
-        aggregator = self.result.aggregator
-        aggregator.key_parts = [aggregator.keys()]
         return {
             "result": self.result,
             "names": {name: vocabulary.values for name, vocabulary in self.names.items()},
@@ -553,10 +551,9 @@ def finish(pipeline: Pipeline) -> pd.DataFrame:
     stored = old_keys = old_events = None
     if state is not None:
         stored, old_keys, old_events = state.load(names)
-    keys = aggregator.keys()
+    keys = aggregator.visitor_keys
     if old_keys is not None and len(old_keys):
-        keys = combine_keys([_columns(old_keys), keys])
-    memory.hand_back()  # what combining them took, before the tables take more
+        keys.append(_columns(old_keys))
     events = aggregator.events
     if old_events is not None and len(old_events):
         events.append(_columns(old_events))
@@ -564,20 +561,27 @@ def finish(pipeline: Pipeline) -> pd.DataFrame:
         agents=pipeline.labeller.agent_labels(names["agent"].values),
         referrers=pipeline.labeller.referrer_labels(names["referrer"].values),
     )
-    no_agent = len(labels.agents.bot) - 1  # the label of code -1
-    listed = labels.agents.bot[np.where(keys["agent"] < 0, no_agent, keys["agent"])]
-    bot_reason = classify.bot_reasons(listed, keys["robots"], keys["probe"], keys["requests"])
-    del listed  # a pointer per visitor key: not kept through the tables
-    is_bot = bot_reason != ""
-    bots = {c: keys[c][is_bot] for c in ("day", "visitor", "requests")}
-    bots["reason"] = bot_reason[is_bot]
-    derived_days = set(np.unique(keys["day"]).tolist())
+    # Visitor keys a batch of days at a time: only the bots' are kept (and, with a state, the
+    # open days'), so the memory they take is a batch's however long the log.
+    bots, derived_days, open_keys = [], set(), []
+    try:
+        for batch in keys.batches():
+            memory.hand_back()  # what the last batch took, before this one takes more
+            bots.append(_bots(batch, labels))
+            days = np.unique(batch["day"]).tolist()
+            derived_days.update(days)
+            if state is not None:
+                open_keys.append(_subset(batch, [d for d in days if state.is_open(d)]))
+    finally:
+        keys.close()
+    bots = {
+        c: np.concatenate([np.zeros(0, t), *(b[c] for b in bots)]) for c, t in BOT_DTYPES.items()
+    }
     if state is not None:
         open_days = [d for d in derived_days if state.is_open(d)]
-        open_keys = _subset(keys, open_days)
+        no_keys = _subset(combine_keys([]), [])
+        open_keys = pd.concat(open_keys, ignore_index=True) if open_keys else no_keys
         open_events = _subset({c: events.column(c) for c in EVENT_COLUMNS}, open_days)
-    # From here on only the bots' keys are needed: the tables' peak memory is one day batch's.
-    del keys, bot_reason, is_bot
     try:
         derived = visitor_counts(bots, events, names, labels)
     finally:
@@ -586,6 +590,21 @@ def finish(pipeline: Pipeline) -> pd.DataFrame:
     if state is not None:
         state.save(counts, derived_days, open_keys, open_events, names)
     return counts
+
+
+BOT_DTYPES = {"day": np.int32, "visitor": np.int64, "requests": np.int64, "reason": object}
+
+
+def _bots(keys: dict[str, np.ndarray], labels: Labels) -> dict[str, np.ndarray]:
+    """The visitor keys that are bots, with their day, requests and why (`reason`)."""
+    no_agent = len(labels.agents.bot) - 1  # the label of code -1
+    listed = labels.agents.bot[np.where(keys["agent"] < 0, no_agent, keys["agent"])]
+    reason = classify.bot_reasons(listed, keys["robots"], keys["probe"], keys["requests"])
+    is_bot = reason != ""
+    return {
+        "reason": reason[is_bot],
+        **{c: keys[c][is_bot] for c in ("day", "visitor", "requests")},
+    }
 
 
 def _columns(frame: pd.DataFrame | None) -> dict | None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analytics import aggregate
-from analytics.aggregate import EVENT_COLUMNS, EventStore
+from analytics.aggregate import EVENT_COLUMNS, EventStore, KeyStore
 
 TZ = dt.timezone(dt.timedelta(hours=2))
 
@@ -144,8 +144,8 @@ def test_event_store_gives_a_column_whole_or_in_pieces(monkeypatch):
 
 
 def test_visitor_keys_combined_a_batch_of_days_at_a_time_are_the_same(monkeypatch):
-    """Keys are combined whole days at a time when there are many rows: the same keys, with
-    the same requests, flags and agent, as combining them all at once."""
+    """Keys wait on disk and are combined whole days at a time: the same keys, with the same
+    requests, flags and agent, as combining them all at once."""
     rng = np.random.default_rng(2)
 
     def part(n):
@@ -162,11 +162,17 @@ def test_visitor_keys_combined_a_batch_of_days_at_a_time_are_the_same(monkeypatc
 
     parts = [part(n) for n in (300, 0, 450, 120)]
     whole = aggregate.combine_keys(parts)
+    store = KeyStore()
+    for p in parts:
+        store.append(p)
     monkeypatch.setattr(aggregate, "DAY_BATCH_ROWS", 100)
-    batched = aggregate.combine_keys(parts)
+    batches = list(store.batches())
+    batched = aggregate.combine_keys(batches)  # a key is in one batch only: nothing to combine
+    store.close()
 
     def rows(keys):
         return sorted(zip(*(keys[c].tolist() for c in aggregate.KEY_COLUMNS), strict=True))
 
     assert len(whole["visitor"]) == len(np.unique(whole["visitor"])) > 300
+    assert len(batches) > 3 and sum(len(b["visitor"]) for b in batches) == len(whole["visitor"])
     assert rows(batched) == rows(whole)
