@@ -598,12 +598,17 @@ BOT_DTYPES = {"day": np.int32, "visitor": np.int64, "requests": np.int64, "reaso
 def _bots(keys: dict[str, np.ndarray], labels: Labels) -> dict[str, np.ndarray]:
     """The visitor keys that are bots, with their day, requests and why (`reason`)."""
     no_agent = len(labels.agents.bot) - 1  # the label of code -1
-    listed = labels.agents.bot[np.where(keys["agent"] < 0, no_agent, keys["agent"])]
-    reason = classify.bot_reasons(listed, keys["robots"], keys["probe"], keys["requests"])
+    agent = np.where(keys["agent"] < 0, no_agent, keys["agent"])
+    # the reasons (strings) only for the keys that may have one: most are people
+    maybe = (labels.agents.bot != "")[agent] | keys["robots"] | keys["probe"]
+    maybe |= keys["requests"] > classify.MAX_REQUESTS_PER_DAY
+    some = {c: keys[c][maybe] for c in ("day", "visitor", "requests", "robots", "probe")}
+    listed = labels.agents.bot[agent[maybe]]
+    reason = classify.bot_reasons(listed, some["robots"], some["probe"], some["requests"])
     is_bot = reason != ""
     return {
         "reason": reason[is_bot],
-        **{c: keys[c][is_bot] for c in ("day", "visitor", "requests")},
+        **{c: some[c][is_bot] for c in ("day", "visitor", "requests")},
     }
 
 
