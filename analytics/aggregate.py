@@ -428,7 +428,7 @@ def _day_shares(day: np.ndarray, by_key: np.ndarray, parts: int) -> np.ndarray:
     a run's tables cover fewer days than a share of every day's visitors (a third less work).
     `by_key` itself when the days cannot be cut so (fewer days than shares, one day of most)."""
     counted = by_key >= 0
-    days, rows = np.unique(day[counted], return_counts=True)
+    days, rows = unique_ints(day[counted], counts=True)
     total = int(rows.sum())
     if parts < 2 or not total:
         return by_key
@@ -443,7 +443,7 @@ def _day_shares(day: np.ndarray, by_key: np.ndarray, parts: int) -> np.ndarray:
 def _day_batches(day: np.ndarray) -> list[list[int]]:
     """Whole days in groups of about DAY_BATCH_ROWS rows (pageviews, visitor keys), in order:
     the temporaries of what is worked out per day stay small."""
-    days, counts = np.unique(day, return_counts=True)
+    days, counts = unique_ints(day, counts=True)
     batches, current, size = [], [], 0
     for d, n in zip(days.tolist(), counts.tolist(), strict=True):
         if current and size + n > DAY_BATCH_ROWS:
@@ -458,7 +458,7 @@ def _view_batches(day: np.ndarray) -> list[tuple[list[int], int, int]]:
     """`_day_batches` of pageviews, a day with more than DAY_BATCH_ROWS of them in as many
     pieces of its visitors as it takes: (days, pieces, piece), the piece a visitor's bucket
     modulo pieces."""
-    days, counts = np.unique(day, return_counts=True)
+    days, counts = unique_ints(day, counts=True)
     rows = dict(zip(days.tolist(), counts.tolist(), strict=True))
     found = []
     for batch in _day_batches(day):
@@ -475,7 +475,7 @@ def _pageview_tables(ev: dict, names: dict[str, Vocabulary], labels: Labels) -> 
     if views is None:  # only requests whose visit is not in the logs: nothing to count
         return []
     visits = _visits(views, names, posts)
-    days = np.unique(views["day"])
+    days = unique_ints(views["day"])
     vid_day = views["day"][views["new_visitor"]]
     decode_path = names["path"].decode
     out = [

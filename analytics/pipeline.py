@@ -47,7 +47,7 @@ from analytics.anonymise import (
 )
 from analytics.anonymised_log import anonymised_lines, anonymised_values, write_lines
 from analytics.classify import Labeller
-from analytics.distinct import values_and_codes
+from analytics.distinct import unique_ints, values_and_codes
 from analytics.formats import LogFormat, get_format
 from analytics.read import (
     MAX_LINE_BYTES,
@@ -568,7 +568,7 @@ def finish(pipeline: Pipeline) -> pd.DataFrame:
         for batch in keys.batches():
             memory.hand_back()  # what the last batch took, before this one takes more
             bots.append(_bots(batch, labels))
-            days = np.unique(batch["day"]).tolist()
+            days = unique_ints(batch["day"]).tolist()
             derived_days.update(days)
             if state is not None:
                 open_keys.append(_subset(batch, [d for d in days if state.is_open(d)]))
