@@ -152,7 +152,7 @@ class Pipeline:
                         self._progress_credit = child.reported
                         self._read_segments(part)
                     else:
-                        self._take_over(answer)
+                        self._take_over(answer, last=child is self._children[-1])
                 if self._agent_parser is not None:
                     self._tell_agents()
                     answer = self._agent_parser.result()
@@ -194,10 +194,15 @@ class Pipeline:
             "anonymised": anonymised.name if anonymised is not None else None,
         }
 
-    def _take_over(self, answer: dict) -> None:
-        """Add a child's stretch to this pass, as if it had been read here next."""
+    def _take_over(self, answer: dict, last: bool = False) -> None:
+        """Add a child's stretch to this pass, as if it had been read here next (`last`: the
+        last stretch, after which no new user agent comes)."""
         options, result = self.options, answer["result"]
         codes = {name: self.names[name].adopt(values) for name, values in answer["names"].items()}
+        if last and self._agent_parser is not None:
+            # the helper labels the last user agents while the counts are taken over
+            self._tell_agents()
+            self._agent_parser.done()
         for message in result.errors:
             self.result.errors.append(message)
             options.on_error(message)

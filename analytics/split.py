@@ -219,17 +219,22 @@ class Helper:
         self.failed = False
 
     def tell(self, item: object) -> None:
-        if not self.failed:
+        if not self.failed and not self._items.closed:
             try:
                 pickle.dump((True, item), self._items, protocol=pickle.HIGHEST_PROTOCOL)
                 self._items.flush()
             except OSError:  # it is gone: result() says so
                 self.failed = True
 
+    def done(self) -> None:
+        """Tell it that nothing more comes: it makes its answer while this process goes on."""
+        if not self._items.closed:
+            self.tell(None)
+            self.failed = self.failed or not _close(self._items)
+
     def result(self) -> object | None:
         """What it made of everything it was told; None if it failed. It then ends."""
-        self.tell(None)
-        self.failed = self.failed or not _close(self._items)
+        self.done()
         answer = None
         if not self.failed:
             try:

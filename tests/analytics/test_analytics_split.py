@@ -221,6 +221,18 @@ def test_a_failed_agent_parser_leaves_the_parsing_to_the_parent(
     assert_same(read(logs, monkeypatch, 2), one_reader)
 
 
+def test_a_helper_told_it_is_done_answers_for_what_came_before():
+    """The parent says it is done as soon as the last user agents are known, and reads the
+    answer later: what it tells afterwards is not taken (the parent labels those itself)."""
+    helper = split.Helper(list, list.append, list)
+    helper.tell("a")
+    helper.tell("b")
+    helper.done()
+    helper.tell("c")
+    helper.done()
+    assert helper.result() == ["a", "b"]
+
+
 def test_a_log_gone_before_it_is_cut_is_reported_not_a_crash(tmp_path, monkeypatch):
     """Rotated away between being named and being read: an error for it, the rest counted."""
     monkeypatch.setattr(split, "MIN_PART_BYTES", 1)
