@@ -443,28 +443,31 @@ def _day_shares(day: np.ndarray, by_key: np.ndarray, parts: int) -> np.ndarray:
 def _day_batches(day: np.ndarray) -> list[list[int]]:
     """Whole days in groups of about DAY_BATCH_ROWS rows (pageviews, visitor keys), in order:
     the temporaries of what is worked out per day stay small."""
-    days, counts = unique_ints(day, counts=True)
-    batches, current, size = [], [], 0
-    for d, n in zip(days.tolist(), counts.tolist(), strict=True):
-        if current and size + n > DAY_BATCH_ROWS:
-            batches.append(current)
-            current, size = [], 0
-        current.append(d)
-        size += n
-    return [*batches, current] if current else batches
+    return [days for days, _ in _grouped_days(day)]
 
 
 def _view_batches(day: np.ndarray) -> list[tuple[list[int], int, int]]:
     """`_day_batches` of pageviews, a day with more than DAY_BATCH_ROWS of them in as many
     pieces of its visitors as it takes: (days, pieces, piece), the piece a visitor's bucket
     modulo pieces."""
-    days, counts = unique_ints(day, counts=True)
-    rows = dict(zip(days.tolist(), counts.tolist(), strict=True))
     found = []
-    for batch in _day_batches(day):
-        pieces = -(-rows[batch[0]] // DAY_BATCH_ROWS) if len(batch) == 1 else 1
-        found.extend((batch, pieces, piece) for piece in range(pieces))
+    for days, rows in _grouped_days(day):
+        pieces = -(-rows // DAY_BATCH_ROWS)  # only a day alone can have more rows than that
+        found.extend((days, pieces, piece) for piece in range(pieces))
     return found
+
+
+def _grouped_days(day: np.ndarray) -> list[tuple[list[int], int]]:
+    """Whole days in groups of about DAY_BATCH_ROWS rows, in order, with their rows."""
+    days, counts = unique_ints(day, counts=True)
+    groups, current, size = [], [], 0
+    for d, n in zip(days.tolist(), counts.tolist(), strict=True):
+        if current and size + n > DAY_BATCH_ROWS:
+            groups.append((current, size))
+            current, size = [], 0
+        current.append(d)
+        size += n
+    return [*groups, (current, size)] if current else groups
 
 
 def _pageview_tables(ev: dict, names: dict[str, Vocabulary], labels: Labels) -> list[dict]:

@@ -568,7 +568,7 @@ def finish(pipeline: Pipeline) -> pd.DataFrame:
     )
     # Visitor keys a batch of days at a time: only the bots' are kept (and, with a state, the
     # open days'), so the memory they take is a batch's however long the log.
-    bots, derived_days, open_keys = [], set(), []
+    bots, derived_days, open_days, open_keys = [], set(), [], [_subset(combine_keys([]), [])]
     try:
         for batch in keys.batches():
             memory.hand_back()  # what the last batch took, before this one takes more
@@ -576,16 +576,16 @@ def finish(pipeline: Pipeline) -> pd.DataFrame:
             days = unique_ints(batch["day"]).tolist()
             derived_days.update(days)
             if state is not None:
-                open_keys.append(_subset(batch, [d for d in days if state.is_open(d)]))
+                opened = [d for d in days if state.is_open(d)]
+                open_days.extend(opened)
+                open_keys.append(_subset(batch, opened))
     finally:
         keys.close()
     bots = {
         c: np.concatenate([np.zeros(0, t), *(b[c] for b in bots)]) for c, t in BOT_DTYPES.items()
     }
     if state is not None:
-        open_days = [d for d in derived_days if state.is_open(d)]
-        no_keys = _subset(combine_keys([]), [])
-        open_keys = pd.concat(open_keys, ignore_index=True) if open_keys else no_keys
+        open_keys = pd.concat(open_keys, ignore_index=True)
         open_events = _subset({c: events.column(c) for c in EVENT_COLUMNS}, open_days)
     try:
         derived = visitor_counts(bots, events, names, labels)
