@@ -13,6 +13,7 @@ helper that fails leaves its work to the parent: nothing is lost, it only takes 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import itertools
 import os
@@ -29,6 +30,9 @@ from analytics.read import Source
 MIN_PART_BYTES = 32 * 1024 * 1024  # less is done sooner by one process than split
 MAX_PROCESSES = 4  # each holds its own blocks in flight: memory grows with the processes
 SCAN_BYTES = 64 * 1024  # read at a time while looking for the next line start
+# what may wait in the pipe to a helper still preparing (Linux's default is 64 KB): telling
+# it does not stall the reading meanwhile (a busy site's user agents are some 600 KB)
+HELPER_PIPE_BYTES = 1024 * 1024
 _COUNT = struct.Struct("<Q")  # one progress report: bytes read (writes this small are atomic)
 Item = TypeVar("Item")
 Answer = TypeVar("Answer")
@@ -205,6 +209,8 @@ class Helper:
     def __init__(self, prepare: Callable[[], object], take: Callable, give: Callable) -> None:
         items_r, items_w = os.pipe()
         result_r, result_w = os.pipe()
+        with contextlib.suppress(OSError, AttributeError):  # not Linux, or above its limit
+            fcntl.fcntl(items_w, fcntl.F_SETPIPE_SZ, HELPER_PIPE_BYTES)
         with warnings.catch_warnings():  # as for Child
             warnings.simplefilter("ignore", DeprecationWarning)
             self.pid = os.fork()

@@ -7,6 +7,8 @@ import io
 import os
 import random
 import signal
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -231,6 +233,26 @@ def test_a_helper_told_it_is_done_answers_for_what_came_before():
     helper.tell("c")
     helper.done()
     assert helper.result() == ["a", "b"]
+
+
+def test_telling_a_helper_still_preparing_does_not_wait_for_it(tmp_path):
+    """A busy site's user agents (some 600 KB) are told while the helper still builds its
+    parser: the reader goes on at once instead of waiting for the helper to take them."""
+    ready = tmp_path / "ready"
+
+    def prepare() -> list:
+        while not ready.exists():  # only once the parent has told it everything
+            time.sleep(0.01)
+        return []
+
+    helper = split.Helper(prepare, list.append, lambda taken: [len(item) for item in taken])
+    telling = threading.Thread(target=lambda: [helper.tell("x" * 200_000) for _ in range(3)])
+    telling.start()
+    telling.join(timeout=10)
+    told_at_once = not telling.is_alive()
+    ready.touch()  # (else the helper would never read, and the test never end)
+    assert told_at_once
+    assert helper.result() == [200_000] * 3
 
 
 def test_a_log_gone_before_it_is_cut_is_reported_not_a_crash(tmp_path, monkeypatch):
