@@ -134,9 +134,10 @@ def cli() -> None:
     Example:
       analytics report /var/log/nginx/access.log* --out stats
     """
-    from analytics.memory import flat_memory
+    from analytics.memory import flat_memory, leave_heap_at_exit
 
     flat_memory()
+    leave_heap_at_exit()
 
 
 @cli.command()

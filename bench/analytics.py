@@ -35,19 +35,12 @@ SHAPES = {
 }
 GOALS = {1_000_000: 6.0, 4_000_000: 8.0}  # lines: times GoAccess's lines/s
 
-# The library call `analytics report LOG --out OUT --no-goaccess` makes, in a child of its own
-# so its peak RSS is measured alone.
-REPORT = (
-    "import sys\n"
-    "from analytics.memory import flat_memory\n"
-    "from analytics import write_report_files\n"
-    "flat_memory()\n"
-    "write_report_files([sys.argv[1]], sys.argv[2], goaccess=False)\n"
-)
-
 
 def report_argv(log: Path, out: Path) -> list[str]:
-    return [sys.executable, "-c", REPORT, str(log), str(out)]
+    """The program as a user runs it (the venv's `analytics`), in a child of its own so its peak
+    RSS is measured alone."""
+    program = Path(sys.executable).with_name("analytics")
+    return [str(program), "report", str(log), "--out", str(out), "--no-goaccess"]
 
 
 def generate(log: Path, lines: int, seed: int, shape: str) -> None:

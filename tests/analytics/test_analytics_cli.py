@@ -8,11 +8,15 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from analytics import analyse
 from analytics.cli import cli
 from analytics.goaccess import goaccess_json
 
@@ -297,3 +301,22 @@ def test_stdin_with_state_is_read_whole(tmp_path, report, line):
     result, stats = report("-", "--state", tmp_path / "state", input=text.encode())
     assert result.exit_code == 0, result.output
     assert stats["requests"] == 200
+
+
+def test_the_program_leaves_whole_files_when_it_ends(tmp_path, sample_log):
+    """The program leaves its objects to the OS at exit (memory.leave_heap_at_exit): what it
+    wrote, the state's stored counts too, is whole and reads back as one run in-process."""
+    program = Path(sys.executable).with_name("analytics")
+    state, first, again = tmp_path / "state", tmp_path / "first", tmp_path / "again"
+    for args in ([sample_log, "--out", first], ["--out", again]):
+        run = subprocess.run(
+            [program, "report", *map(str, args), "--state", str(state), "--no-goaccess"],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stderr
+    in_process = analyse([sample_log])
+    for out in (first, again):
+        stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+        assert stats["visitors"] == in_process["visitors"] > 0
+        assert stats["tables"] == in_process["tables"]
