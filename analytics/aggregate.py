@@ -281,10 +281,11 @@ class Aggregator:
         )
         # Bots are set apart per visitor key at the end (by their user agent too), so every
         # candidate is kept: the crawler list then runs once, over all user agents at once.
-        candidate = (b.page & ~b.probe) | b.form_sent
-        kind = np.where(b.form_sent, FORM_SENT, PAGEVIEW).astype(np.int8)
-        columns = {c: getattr(b, c) for c in EVENT_COLUMNS if c != "kind"}
-        self.events.append({c: v[candidate] for c, v in {**columns, "kind": kind}.items()})
+        # (their rows found once: a mask would be searched again for every column)
+        candidate = np.flatnonzero((b.page & ~b.probe) | b.form_sent)
+        kind = np.where(b.form_sent[candidate], FORM_SENT, PAGEVIEW).astype(np.int8)
+        columns = {c: getattr(b, c)[candidate] for c in EVENT_COLUMNS if c != "kind"}
+        self.events.append({**columns, "kind": kind})
 
     def merge(self, other: Aggregator, codes: dict[str, np.ndarray]) -> None:
         """Take over what another aggregator (of the lines after this one's) collected; `codes`

@@ -13,8 +13,8 @@ become the campaign.
 from __future__ import annotations
 
 import re
-import socket
 from dataclasses import dataclass
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
@@ -44,20 +44,33 @@ TRUNCATED_KEPT = 50_000  # addresses whose truncated form is remembered (IPv6 mo
 
 def truncate_ip(ip: str, ipv4_prefix: int = 24, ipv6_prefix: int = 32) -> str | None:
     """The network address of `ip`'s prefix (IPv4-mapped IPv6 as IPv4); None if not an IP."""
-    ip = ip.strip("[]")
-    try:
-        packed = socket.inet_pton(socket.AF_INET, ip)
-    except (OSError, ValueError):  # ValueError: an embedded NUL
+    return truncate_ips([ip], ipv4_prefix, ipv6_prefix)[0]
+
+
+def truncate_ips(ips: list[str], ipv4_prefix: int = 24, ipv6_prefix: int = 32) -> list[str | None]:
+    """`truncate_ip` of each address: each parsed by the C library (`inet_pton`), the text of
+    each network written once (a block's new IPv6 addresses share a few hundred networks)."""
+    masks = {
+        AF_INET: (1 << 32) - (1 << (32 - ipv4_prefix)),
+        AF_INET6: (1 << 128) - (1 << (128 - ipv6_prefix)),
+    }
+    written: dict[tuple[int, int], str] = {}
+    truncated = []
+    for ip in ips:
+        ip = ip.strip("[]")
+        family = AF_INET6 if ":" in ip else AF_INET  # no other text parses in the other
         try:
-            packed = socket.inet_pton(socket.AF_INET6, ip)
-        except (OSError, ValueError):
-            return None
+            packed = inet_pton(family, ip)
+        except (OSError, ValueError):  # ValueError: an embedded NUL
+            truncated.append(None)
+            continue
         if packed[:12] == _MAPPED:
-            packed = packed[12:]
-    bits = len(packed) * 8
-    keep = bits - (ipv4_prefix if bits == 32 else ipv6_prefix)
-    masked = (int.from_bytes(packed, "big") >> keep << keep).to_bytes(len(packed), "big")
-    return socket.inet_ntop(socket.AF_INET if bits == 32 else socket.AF_INET6, masked)
+            packed, family = packed[12:], AF_INET
+        network = (family, int.from_bytes(packed, "big") & masks[family])
+        if (text := written.get(network)) is None:
+            text = written[network] = inet_ntop(family, network[1].to_bytes(len(packed), "big"))
+        truncated.append(text)
+    return truncated
 
 
 @dataclass
@@ -131,12 +144,11 @@ class Anonymiser:
         done = self._truncated
         if len(done) > TRUNCATED_KEPT:  # memory stays flat however many addresses a log has
             done.clear()
-        fixed = []
-        for i in np.flatnonzero(slow).tolist():
-            ip = ips[i]
-            if ip not in done:  # the same IPv6 addresses come back block after block
-                done[ip] = self.truncate(ip) if ip is not None else None
-            fixed.append(done[ip])
+        wanted = [ips[i] for i in np.flatnonzero(slow).tolist()]
+        # the same IPv6 addresses come back block after block
+        new = [ip for ip in wanted if ip is not None and ip not in done]
+        done.update(zip(new, truncate_ips(new, self.ipv4_prefix, self.ipv6_prefix), strict=True))
+        fixed = [done.get(ip) for ip in wanted]  # (None: null, no address)
         return pc.replace_with_mask(masked, pa.array(slow), pa.array(fixed, masked.type))
 
     def _visitor_keys(self, day, ips, ip_codes, uas, ua_codes) -> np.ndarray:

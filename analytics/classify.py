@@ -274,18 +274,19 @@ class Labeller:
 
     def __init__(self, own_host: str = "") -> None:
         self.own_host = own_host
-        self._page: list[bool] = []
-        self._probe: list[bool] = []
+        self._page = np.zeros(1, bool)  # per path code, and False for -1 at the end
+        self._probe = np.zeros(1, bool)
         self._agents: list[Agent] = []
         self._parsed: list = []  # ua-parser's answers, by user-agent code
         self._referrers: list[ReferrerSource | None] = []
 
     def pages_and_probes(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Per path code (and False for -1): whether it is a page, whether it is a probe."""
-        for path in paths[len(self._page) :]:
-            self._page.append(is_page(path))
-            self._probe.append(is_probe(path))
-        return np.asarray([*self._page, False]), np.asarray([*self._probe, False])
+        new = paths[len(self._page) - 1 :]
+        if new:  # (a block brings few new paths: the arrays are not built anew for each)
+            self._page = np.append(np.append(self._page[:-1], [*map(is_page, new)]), False)
+            self._probe = np.append(np.append(self._probe[:-1], [*map(is_probe, new)]), False)
+        return self._page, self._probe
 
     def agent_labels(self, agents: list[str]) -> AgentLabels:
         self._classify_agents(agents)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import socket
 
@@ -20,6 +21,7 @@ from analytics.anonymise import (
     split_query,
     strip_referrer,
     truncate_ip,
+    truncate_ips,
 )
 from analytics.cli import cli
 from analytics.days import day_number
@@ -107,6 +109,36 @@ def test_ipv6_truncated_in_bulk_as_each_is_truncated(texts, prefix):
     a = Anonymiser(24, prefix)
     clients = a.clients(pa.array(texts), pa.array(["UA"] * len(texts)), np.full(len(texts), DAY))
     assert clients.truncated.to_pylist() == [truncate_ip(t, 24, prefix) for t in texts]
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(
+        ipv6_texts()
+        | ipv6_texts().map(lambda text: f"[{text}]")  # as in a URL
+        | st.ip_addresses().map(str)
+        | st.text(max_size=12),
+        max_size=30,
+    ),
+    st.integers(8, 32),
+    st.integers(16, 64),
+)
+def test_truncation_is_the_network_of_the_prefix(texts, v4, v6):
+    """Against the standard library's own parser: every address, written in any of its ways,
+    becomes the network of its prefix (IPv4-mapped ones as IPv4); anything else, None."""
+
+    def network(text: str) -> str | None:
+        try:
+            address = ipaddress.ip_address(text.strip("[]"))
+        except ValueError:
+            return None
+        if address.version == 6 and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        prefix = v4 if address.version == 4 else v6
+        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+    assert truncate_ips(texts, v4, v6) == [network(text) for text in texts]
+    assert [truncate_ip(text, v4, v6) for text in texts] == [network(text) for text in texts]
 
 
 def test_day_keys_persist_only_48_hours_after_the_day(tmp_path):
