@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import weakref
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -206,21 +206,28 @@ class EventStore:
             count = min(self.COPY_ROWS, self.rows - start)
             yield np.fromfile(self._path(name), dtype, count=count, offset=start * dtype.itemsize)
 
-    def column(self, name: str, keep: np.ndarray | None = None) -> np.ndarray:
-        """One column (only the rows where `keep` is true, if given: then only the stretch of
-        the file from the first to the last of them is read, and a log's days lie in order)."""
-        dtype = self.DTYPES[name]
+    def column(self, name: str) -> np.ndarray:
+        """One column, whole."""
         if not self.rows:
-            return np.zeros(0, dtype)
-        if keep is None:
-            return np.fromfile(self._path(name), dtype)
+            return np.zeros(0, self.DTYPES[name])
+        return np.fromfile(self._path(name), self.DTYPES[name])
+
+    def columns(self, names: Iterable[str], keep: np.ndarray) -> dict[str, np.ndarray]:
+        """Columns' rows where `keep` is true: only the stretch of each file from the first to
+        the last of them is read (a log's days lie in order), and they are found once for all."""
         at = np.flatnonzero(keep)
         if not len(at):
-            return np.zeros(0, dtype)
+            return {name: np.zeros(0, self.DTYPES[name]) for name in names}
         first, end = int(at[0]), int(at[-1]) + 1
-        offset = first * np.dtype(dtype).itemsize
-        values = np.fromfile(self._path(name), dtype, count=end - first, offset=offset)
-        return values[keep[first:end]]
+        at -= first
+        found = {}
+        for name in names:
+            dtype = np.dtype(self.DTYPES[name])
+            values = np.fromfile(
+                self._path(name), dtype, count=end - first, offset=first * dtype.itemsize
+            )
+            found[name] = values[at]
+        return found
 
     def close(self) -> None:
         if self._dir is not None:
@@ -242,7 +249,7 @@ class KeyStore(EventStore):
         day = self.column("day")
         for days in _day_batches(day):
             chosen = np.isin(day, days)
-            yield combine_keys([{c: self.column(c, chosen) for c in KEY_COLUMNS}])
+            yield combine_keys([self.columns(KEY_COLUMNS, chosen)])
 
 
 class Aggregator:
@@ -410,7 +417,7 @@ def visitor_counts(
             chosen = mine & np.isin(day, days)
             if pieces > 1:
                 chosen &= bucket % pieces == piece
-            columns = {c: events.column(c, chosen) for c in EVENT_COLUMNS}
+            columns = events.columns(EVENT_COLUMNS, chosen)
             found.extend(_pageview_tables(columns, names, labels))
         return found
 

@@ -143,6 +143,22 @@ def test_event_store_gives_a_column_whole_or_in_pieces(monkeypatch):
     store.close()
 
 
+def test_event_store_gives_the_kept_rows_of_several_columns():
+    """A batch's rows of every column, read from the stretch of the files that holds them."""
+    store = EventStore()
+    rng = np.random.default_rng(3)
+    for n in (40, 25):
+        store.append({c: rng.integers(0, 1000, n) for c in EVENT_COLUMNS})
+    whole = {c: store.column(c) for c in EVENT_COLUMNS}
+    masks = [np.zeros(65, bool), np.arange(65) == 0, np.arange(65) == 64, rng.random(65) < 0.3]
+    for keep in masks:
+        kept = store.columns(EVENT_COLUMNS, keep)
+        for c in EVENT_COLUMNS:
+            np.testing.assert_array_equal(kept[c], whole[c][keep])
+            assert kept[c].dtype == whole[c].dtype
+    store.close()
+
+
 def test_visitor_keys_combined_a_batch_of_days_at_a_time_are_the_same(monkeypatch):
     """Keys wait on disk and are combined whole days at a time: the same keys, with the same
     requests, flags and agent, as combining them all at once."""
