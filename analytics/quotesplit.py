@@ -116,9 +116,12 @@ def _six_quotes(
     line)."""
     first, last = int(offsets[0]), int(offsets[-1])
     text = data[first:last]
-    quotes = np.flatnonzero(text == QUOTE) + first
-    count = np.diff(np.searchsorted(quotes, offsets))
-    candidate = count >= 6
+    quotes = np.flatnonzero(text == QUOTE)
+    if first:
+        quotes += first
+    # each line's first quote, and (by the next line's) how many it has
+    first_quote = np.searchsorted(quotes, offsets)
+    candidate = np.diff(first_quote) >= 6
     if raw is None:
         raw = text.tobytes()  # a copy, then memchr: faster than comparing every byte in numpy
     # Rarely, and then only the lines concerned take the regex: a quote after a backslash (it
@@ -132,10 +135,9 @@ def _six_quotes(
         line = np.searchsorted(offsets, found, side="right") - 1
         candidate[line[found != offsets[line + 1] - 2]] = False
     rows = np.flatnonzero(candidate)
-    first_quote = np.searchsorted(quotes, offsets[rows])
     # each line's six quotes as one record of an overlapping view (one copy per line)
     sixes = np.ndarray((max(len(quotes) - 5, 0),), (np.void, 48), buffer=quotes, strides=(8,))
-    return rows, sixes[first_quote].view(np.int64).reshape(-1, 6)
+    return rows, sixes[first_quote[rows]].view(np.int64).reshape(-1, 6)
 
 
 def _well_formed(
