@@ -284,8 +284,8 @@ class Labeller:
         """Per path code (and False for -1): whether it is a page, whether it is a probe."""
         new = paths[len(self._page) - 1 :]
         if new:  # (a block brings few new paths: the arrays are not built anew for each)
-            self._page = np.append(np.append(self._page[:-1], [*map(is_page, new)]), False)
-            self._probe = np.append(np.append(self._probe[:-1], [*map(is_probe, new)]), False)
+            self._page = np.concatenate([self._page[:-1], [*map(is_page, new)], [False]])
+            self._probe = np.concatenate([self._probe[:-1], [*map(is_probe, new)], [False]])
         return self._page, self._probe
 
     def agent_labels(self, agents: list[str]) -> AgentLabels:
